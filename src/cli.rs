@@ -1,0 +1,170 @@
+//! The command line: flags, their checks, and the two commands (the study and `reproduce`).
+//!
+//! Every flag is checked while it is parsed, before anything is written: a bad value stops the
+//! program with exit code 2 and a message naming the flag, the value and what is accepted.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dropout_study::arithmetic::{Arithmetic, Precision};
+use dropout_study::dropout::KeepProb;
+
+/// Seeded Monte Carlo study of inverted dropout on the network of the notebook "Dropout in a
+/// minute": many dropout masks, their losses and gradients, and the exact expectation.
+#[derive(Debug, Parser)]
+#[command(
+    name = "dropout-study",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A command other than the study.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The study's flags.
+    #[command(flatten)]
+    pub study: StudyArgs,
+}
+
+/// Commands other than the study itself.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reproduce the notebook's single runs exactly (no options), or run one given mask.
+    Reproduce(ReproduceArgs),
+}
+
+/// Flags of the study (the command with no name).
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    /// Number of trials (dropout masks), at least 1.
+    #[arg(long, default_value = "100000", value_parser = parse_trials, allow_hyphen_values = true)]
+    pub trials: u64,
+    /// Probability that a hidden unit is kept, in (0, 1].
+    #[arg(long, default_value = "0.5", value_parser = parse_keep_prob, allow_hyphen_values = true)]
+    pub keep_prob: KeepProb,
+    /// Seed of the mask stream, an integer from 0 to 18446744073709551615.
+    #[arg(long, default_value = "0", value_parser = parse_seed, allow_hyphen_values = true)]
+    pub seed: u64,
+    /// Worker threads, at least 1 [default: all cores]. Results do not depend on it.
+    #[arg(long, value_parser = parse_threads, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// Folder for the output files; created if missing.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    /// Per-trial arithmetic precision (statistics always accumulate in f64).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
+    /// How matrix-product sums round: plain (TensorFlow 1.5.0) or fma (TensorFlow 2.x on FMA CPUs).
+    #[arg(long, value_enum, default_value_t = Arithmetic::Plain)]
+    pub arithmetic: Arithmetic,
+    /// Do not write trials.csv (a stale one from an earlier run is removed).
+    #[arg(long)]
+    pub no_trials_csv: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Flags of `reproduce`.
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    /// Keep probability of the run, in (0, 1] [default: 0.5 with --mask; both omitted: the
+    /// notebook's two runs].
+    #[arg(long, value_parser = parse_keep_prob, allow_hyphen_values = true)]
+    pub keep_prob: Option<KeepProb>,
+    /// Dropout mask, one 0/1 character per hidden unit, first unit first (100: keep unit 1 only).
+    #[arg(long)]
+    pub mask: Option<String>,
+    /// Output form: the notebook's print lines, or one JSON object per run.
+    #[arg(long, value_enum, default_value_t = Format::Notebook)]
+    pub format: Format,
+    /// Arithmetic precision of the run.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
+    /// How matrix-product sums round.
+    #[arg(long, value_enum, default_value_t = Arithmetic::Plain)]
+    pub arithmetic: Arithmetic,
+}
+
+/// How `reproduce` prints a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The notebook's print lines (numpy float32 at precision 2), then the units the gradient
+    /// flows through.
+    Notebook,
+    /// One JSON object per run, every float in its shortest exact text.
+    Json,
+}
+
+fn parse_trials(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("a study needs at least 1 trial; give a whole number such as 100000".into()),
+        Ok(n) => Ok(n),
+        Err(_) if text.trim().starts_with('-') => Err(
+            "the number of trials cannot be negative; give a whole number such as 100000".into(),
+        ),
+        Err(_) if !text.trim().is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!(
+                "at most {} trials fit in a run; give a smaller whole number",
+                u64::MAX
+            ))
+        }
+        Err(_) => Err("not a whole number; give the number of trials, such as 100000".into()),
+    }
+}
+
+fn parse_keep_prob(text: &str) -> Result<KeepProb, String> {
+    text.parse::<KeepProb>().map_err(|e| e.to_string())
+}
+
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "a seed is a whole number from 0 to {}, such as 0 or 42",
+            u64::MAX
+        )
+    })
+}
+
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("at least 1 thread is needed; omit --threads to use every core".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("not a whole number; give a thread count such as 2, or omit --threads to use every core".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsers_name_the_fix() {
+        assert_eq!(parse_trials("12"), Ok(12));
+        assert!(parse_trials("0").unwrap_err().contains("at least 1 trial"));
+        assert!(
+            parse_trials("-3")
+                .unwrap_err()
+                .contains("cannot be negative")
+        );
+        assert!(
+            parse_trials("99999999999999999999")
+                .unwrap_err()
+                .contains("at most")
+        );
+        assert!(
+            parse_trials("1e5")
+                .unwrap_err()
+                .contains("not a whole number")
+        );
+        assert!(parse_seed("-1").unwrap_err().contains("from 0 to"));
+        assert!(parse_threads("0").unwrap_err().contains("omit --threads"));
+        assert!(parse_keep_prob("0").unwrap_err().contains("(0, 1]"));
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,238 @@
+//! The trials engine: runs every trial of a study in parallel, streams the per-trial rows, and
+//! returns the aggregates.
+//!
+//! This module owns the split of the trial range into fixed blocks of [`BLOCK_TRIALS`] trials and
+//! the order in which their results are combined. Blocks run in parallel on the current rayon
+//! pool, a bounded wave of them at a time; their moments, mask counts and trial rows are then
+//! combined serially in block order. Because block boundaries and the merge order are fixed and
+//! each trial's mask comes from the seeding contract alone, every output is bit-identical for
+//! any thread count. Memory is bounded by one wave of blocks, whatever the number of trials.
+
+use std::io::{self, Write};
+
+use rayon::prelude::*;
+
+use crate::arithmetic::{Arithmetic, Float};
+use crate::dropout::KeepProb;
+use crate::network::{Network, Workspace};
+use crate::seeding::{MaskSampler, TooManyWords};
+use crate::stats::Moments;
+
+/// Trials per block: the unit of parallel work and of the fixed merge order.
+pub const BLOCK_TRIALS: u64 = 4096;
+
+/// Masks are counted per pattern up to this many hidden units (`2^20` patterns).
+pub const MAX_COUNTED_UNITS: usize = 20;
+
+/// What the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EngineConfig {
+    /// The number of trials, at least 1.
+    pub trials: u64,
+    /// The keep probability.
+    pub keep_prob: KeepProb,
+    /// The seed of the mask stream (see the seeding module).
+    pub seed: u64,
+    /// How matrix-product sums round.
+    pub arithmetic: Arithmetic,
+}
+
+/// The aggregates of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineOutput {
+    /// Moments of every quantity, in layout order.
+    pub moments: Vec<Moments>,
+    /// How often each mask pattern occurred, indexed by pattern index; `None` above
+    /// [`MAX_COUNTED_UNITS`] hidden units.
+    pub mask_counts: Option<Vec<u64>>,
+    /// Trials in which some quantity was NaN or infinite.
+    pub nonfinite_trials: u64,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The run needs more random words than one seed provides.
+    #[error(transparent)]
+    TooManyWords(#[from] TooManyWords),
+    /// Writing the trial rows failed.
+    #[error("writing trials.csv failed: {0}")]
+    Write(#[source] io::Error),
+}
+
+/// Above this many hidden units a block lists its trials' pattern indices instead of holding a
+/// count for each of the `2^n` patterns, which would cost more than the block's trials.
+const DENSE_TALLY_UNITS: usize = 12;
+
+/// The results of one block of trials.
+struct Block {
+    moments: Vec<Moments>,
+    masks: Tally,
+    nonfinite_trials: u64,
+    rows: Vec<u8>,
+}
+
+/// One block's mask patterns.
+enum Tally {
+    /// A count per pattern index (up to [`DENSE_TALLY_UNITS`] units).
+    Dense(Vec<u64>),
+    /// The pattern index of each trial (up to [`MAX_COUNTED_UNITS`] units).
+    Indices(Vec<u32>),
+    /// Patterns are not counted.
+    None,
+}
+
+impl Tally {
+    fn new(units: usize, trials: usize) -> Self {
+        if units <= DENSE_TALLY_UNITS {
+            Tally::Dense(vec![0; 1 << units])
+        } else if units <= MAX_COUNTED_UNITS {
+            Tally::Indices(Vec::with_capacity(trials))
+        } else {
+            Tally::None
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, index: usize) {
+        match self {
+            Tally::Dense(counts) => counts[index] += 1,
+            Tally::Indices(indices) => indices.push(index as u32),
+            Tally::None => {}
+        }
+    }
+
+    fn add_to(self, counts: &mut [u64]) {
+        match self {
+            Tally::Dense(block) => counts.iter_mut().zip(block).for_each(|(t, b)| *t += b),
+            Tally::Indices(indices) => indices.into_iter().for_each(|i| counts[i as usize] += 1),
+            Tally::None => {}
+        }
+    }
+}
+
+/// Runs `config.trials` trials of `network` in precision `T`.
+///
+/// When `rows` is given, one CSV line per trial is written to it in trial order
+/// (`trial,mask,` then the quantities in layout order, each in the shortest text that reads back
+/// to the same value of `T`), without a header. `progress` is called with the number of trials of
+/// each block as it completes, from worker threads.
+///
+/// # Errors
+/// [`EngineError`] when the run is longer than one random stream or writing rows fails.
+pub fn run<T: Float>(
+    network: &Network<T>,
+    config: &EngineConfig,
+    mut rows: Option<&mut (dyn Write + Send)>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<EngineOutput, EngineError> {
+    let units = network.shape().hidden;
+    // Checks the run fits in one random stream; each worker then builds its own sampler.
+    MaskSampler::new(config.seed, config.keep_prob, units, config.trials)?;
+    let new_sampler = || {
+        MaskSampler::new(config.seed, config.keep_prob, units, config.trials)
+            .expect("checked above")
+    };
+    let workspace = Workspace::new(network, config.arithmetic);
+    let quantities = workspace.layout().len();
+    let blocks = config.trials.div_ceil(BLOCK_TRIALS);
+    let wave = (rayon::current_num_threads() as u64 * 4).max(1);
+    let keep_rows = rows.is_some();
+
+    let mut total = EngineOutput {
+        moments: vec![Moments::default(); quantities],
+        mask_counts: (units <= MAX_COUNTED_UNITS).then(|| vec![0; 1 << units]),
+        nonfinite_trials: 0,
+    };
+    let mut first = 0;
+    while first < blocks {
+        // Run one wave of blocks in parallel, each with its own generator and buffers.
+        let last = (first + wave).min(blocks);
+        let results: Vec<Block> = (first as usize..last as usize)
+            .into_par_iter()
+            .map_init(
+                || (new_sampler(), workspace.clone()),
+                |(sampler, workspace), block| {
+                    let start = block as u64 * BLOCK_TRIALS;
+                    let end = (start + BLOCK_TRIALS).min(config.trials);
+                    let result =
+                        run_block(network, config, sampler, workspace, start..end, keep_rows);
+                    progress(end - start);
+                    result
+                },
+            )
+            .collect();
+
+        // Combine in block order, so totals do not depend on which thread ran what.
+        for block in results {
+            for (t, b) in total.moments.iter_mut().zip(&block.moments) {
+                *t = t.merge(b);
+            }
+            if let Some(counts) = total.mask_counts.as_mut() {
+                block.masks.add_to(counts);
+            }
+            total.nonfinite_trials += block.nonfinite_trials;
+            if let Some(out) = rows.as_deref_mut() {
+                out.write_all(&block.rows).map_err(EngineError::Write)?;
+            }
+        }
+        first = last;
+    }
+    Ok(total)
+}
+
+/// Runs the trials `range` (within one block) and accumulates them.
+fn run_block<T: Float>(
+    network: &Network<T>,
+    config: &EngineConfig,
+    sampler: &mut MaskSampler,
+    workspace: &mut Workspace<T>,
+    range: std::ops::Range<u64>,
+    keep_rows: bool,
+) -> Block {
+    let units = network.shape().hidden;
+    let keep_prob = T::from_f64(config.keep_prob.get());
+    let mut keep = vec![false; units];
+    let trials = (range.end - range.start) as usize;
+    let mut block = Block {
+        moments: vec![Moments::default(); workspace.layout().len()],
+        masks: Tally::new(units, trials),
+        nonfinite_trials: 0,
+        rows: Vec::with_capacity(if keep_rows { trials * 128 } else { 0 }),
+    };
+    let mut itoa = itoa::Buffer::new();
+
+    sampler.seek(range.start);
+    for trial in range {
+        sampler.next_mask(&mut keep);
+        let values = workspace.run(network, keep_prob, &keep);
+
+        // Aggregate.
+        let mut finite = true;
+        for (m, &v) in block.moments.iter_mut().zip(values) {
+            finite &= v.is_finite();
+            m.push(v.to_f64());
+        }
+        block.nonfinite_trials += u64::from(!finite);
+        if units <= MAX_COUNTED_UNITS {
+            block.masks.add(
+                keep.iter()
+                    .fold(0usize, |acc, &k| (acc << 1) | usize::from(k)),
+            );
+        }
+
+        // Row: trial,mask,values...
+        if keep_rows {
+            let out = &mut block.rows;
+            out.extend_from_slice(itoa.format(trial).as_bytes());
+            out.push(b',');
+            out.extend(keep.iter().map(|&k| if k { b'1' } else { b'0' }));
+            for &v in values {
+                out.push(b',');
+                v.write_shortest(out);
+            }
+            out.push(b'\n');
+        }
+    }
+    block
+}

@@ -37,19 +37,19 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct StudyArgs {
     /// Number of trials (dropout masks), at least 1.
-    #[arg(long, default_value = "100000", value_parser = parse_trials, allow_hyphen_values = true)]
+    #[arg(long, value_name = "N", default_value = "100000", value_parser = parse_trials, allow_hyphen_values = true)]
     pub trials: u64,
     /// Probability that a hidden unit is kept, in (0, 1].
-    #[arg(long, default_value = "0.5", value_parser = parse_keep_prob, allow_hyphen_values = true)]
+    #[arg(long, value_name = "P", default_value = "0.5", value_parser = parse_keep_prob, allow_hyphen_values = true)]
     pub keep_prob: KeepProb,
     /// Seed of the mask stream, an integer from 0 to 18446744073709551615.
-    #[arg(long, default_value = "0", value_parser = parse_seed, allow_hyphen_values = true)]
+    #[arg(long, value_name = "S", default_value = "0", value_parser = parse_seed, allow_hyphen_values = true)]
     pub seed: u64,
     /// Worker threads, at least 1 [default: all cores]. Results do not depend on it.
-    #[arg(long, value_parser = parse_threads, allow_hyphen_values = true)]
+    #[arg(long, value_name = "T", value_parser = parse_threads, allow_hyphen_values = true)]
     pub threads: Option<usize>,
     /// Folder for the output files; created if missing.
-    #[arg(long, default_value = "results")]
+    #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
     /// Per-trial arithmetic precision (statistics always accumulate in f64).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
@@ -70,10 +70,10 @@ pub struct StudyArgs {
 pub struct ReproduceArgs {
     /// Keep probability of the run, in (0, 1] [default: 0.5 with --mask; both omitted: the
     /// notebook's two runs].
-    #[arg(long, value_parser = parse_keep_prob, allow_hyphen_values = true)]
+    #[arg(long, value_name = "P", value_parser = parse_keep_prob, allow_hyphen_values = true)]
     pub keep_prob: Option<KeepProb>,
     /// Dropout mask, one 0/1 character per hidden unit, first unit first (100: keep unit 1 only).
-    #[arg(long)]
+    #[arg(long, value_name = "BITS")]
     pub mask: Option<String>,
     /// Output form: the notebook's print lines, or one JSON object per run.
     #[arg(long, value_enum, default_value_t = Format::Notebook)]

@@ -68,7 +68,7 @@ impl OutputDir {
             return Err(ExportError::new(
                 "--out must be a folder, but this is a file:",
                 dir,
-                io::Error::from(io::ErrorKind::AlreadyExists),
+                io::Error::other("give a folder path, such as results"),
             ));
         }
         fs::create_dir_all(dir)

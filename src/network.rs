@@ -85,8 +85,8 @@ pub struct Network<T: Float> {
 }
 
 impl Network<f64> {
-    /// The notebook's network: x = [[1]], y = [[2]], w1 = [[0.1, -0.1, 0.2]],
-    /// w2 = [[0.2], [0.1], [-0.1]].
+    /// The notebook's network: `x = [[1]]`, `y = [[2]]`, `w1 = [[0.1, -0.1, 0.2]]`,
+    /// `w2 = [[0.2], [0.1], [-0.1]]`.
     pub fn notebook() -> Self {
         Network::new(
             DMatrix::from_row_slice(1, 1, &[1.0]),
@@ -326,7 +326,7 @@ impl<T: Float> Workspace<T> {
         }
     }
 
-    /// The layout of [`Workspace::record`].
+    /// The layout of the quantities [`Workspace::run`] returns.
     pub fn layout(&self) -> Layout {
         self.layout
     }

@@ -1,0 +1,221 @@
+//! The study command end to end, in temporary folders: the files, their columns and row counts,
+//! byte-identical results across thread counts, and bad input refused before anything is written.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+
+const TRIAL_COLUMNS: &str = "trial,mask,loss,output,hidden_0,hidden_1,hidden_2,grad_w1_0,\
+                             grad_w1_1,grad_w1_2,grad_w2_0,grad_w2_1,grad_w2_2";
+const SUMMARY_COLUMNS: &str = "quantity,trials,mean,std,std_error,ci95_low,ci95_high,no_dropout,\
+                               expected,mean_minus_expected,z_vs_expected,\
+                               expected_minus_no_dropout";
+
+fn study(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dropout-study"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn study_in(out: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let output = study(&all);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// File name -> SHA-256 of every file in a folder (hidden ones included).
+fn hashes(dir: &Path) -> BTreeMap<String, String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let hash = Sha256::digest(fs::read(e.path()).unwrap());
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                format!("{hash:x}"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_study_writes_every_file_with_its_columns_and_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = study_in(dir.path(), &["--trials", "5000", "--seed", "3"]);
+
+    // Files: the four outputs, nothing else (no temporary file left).
+    let files: Vec<String> = hashes(dir.path()).into_keys().collect();
+    assert_eq!(
+        files,
+        ["masks.csv", "run.json", "summary.csv", "trials.csv"]
+    );
+
+    // trials.csv: header and one row per trial, in trial order.
+    let trials = fs::read_to_string(dir.path().join("trials.csv")).unwrap();
+    let lines: Vec<&str> = trials.lines().collect();
+    assert_eq!(lines[0], TRIAL_COLUMNS);
+    assert_eq!(lines.len(), 5001);
+    for (t, line) in lines[1..].iter().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 13);
+        assert_eq!(fields[0], t.to_string());
+        assert!(fields[1].len() == 3 && fields[1].chars().all(|c| c == '0' || c == '1'));
+    }
+
+    // summary.csv: one row per quantity; the undefined z of constant quantities is empty.
+    let summary = fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+    let rows: Vec<&str> = summary.lines().collect();
+    assert_eq!(rows[0], SUMMARY_COLUMNS);
+    let quantities: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        quantities.join(","),
+        TRIAL_COLUMNS.trim_start_matches("trial,mask,")
+    );
+    let hidden_1: Vec<&str> = rows[4].split(',').collect();
+    assert_eq!((hidden_1[0], hidden_1[10]), ("hidden_1", ""));
+
+    // masks.csv: all 8 patterns, counts adding up to the trials.
+    let masks = fs::read_to_string(dir.path().join("masks.csv")).unwrap();
+    let rows: Vec<&str> = masks.lines().collect();
+    assert_eq!(rows[0], "mask,count,frequency,probability");
+    assert_eq!(rows.len(), 9);
+    let total: u64 = rows[1..]
+        .iter()
+        .map(|r| r.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 5000);
+
+    // run.json: parameters and the hash of every CSV as written.
+    let run: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["trials"], 5000);
+    assert_eq!(run["seed"], 3);
+    assert_eq!(run["keep_prob"], 0.5);
+    assert_eq!(run["precision"], "f32");
+    let files = hashes(dir.path());
+    for name in ["trials.csv", "summary.csv", "masks.csv"] {
+        assert_eq!(run["sha256"][name], files[name], "{name}");
+    }
+
+    // stdout: the table and the finding.
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("grad_w1_0"), "{stdout}");
+    assert!(
+        stdout.contains("Finding (5000 trials, keep_prob 0.5, seed 3)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn results_are_byte_identical_for_any_thread_count() {
+    // 3 blocks and a partial one, so several threads really share the work.
+    let runs: Vec<_> = ["1", "2", "8"]
+        .iter()
+        .map(|threads| {
+            let dir = tempfile::tempdir().unwrap();
+            study_in(
+                dir.path(),
+                &["--trials", "14000", "--threads", threads, "--quiet"],
+            );
+            let mut h = hashes(dir.path());
+            h.remove("run.json"); // records the thread count and the time
+            (dir, h)
+        })
+        .collect();
+    assert_eq!(runs[0].1, runs[1].1);
+    assert_eq!(runs[0].1, runs[2].1);
+}
+
+#[test]
+fn a_trial_depends_on_seed_and_index_only() {
+    let (short, long, other) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    study_in(short.path(), &["--trials", "5000", "--quiet"]);
+    study_in(
+        long.path(),
+        &["--trials", "9000", "--threads", "1", "--quiet"],
+    );
+    study_in(
+        other.path(),
+        &["--trials", "5000", "--seed", "1", "--quiet"],
+    );
+    let read = |d: &tempfile::TempDir| fs::read_to_string(d.path().join("trials.csv")).unwrap();
+    // The first 5000 trials of a longer run are the 5000 trials of the shorter run.
+    assert!(read(&long).starts_with(&read(&short)));
+    assert_ne!(
+        read(&other),
+        read(&short),
+        "another seed gives other trials"
+    );
+}
+
+#[test]
+fn no_trials_csv_writes_the_rest_and_removes_a_stale_trials_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    study_in(dir.path(), &["--trials", "100", "--quiet"]);
+    assert!(dir.path().join("trials.csv").exists());
+    study_in(
+        dir.path(),
+        &["--trials", "100", "--no-trials-csv", "--quiet"],
+    );
+    let files: Vec<String> = hashes(dir.path()).into_keys().collect();
+    assert_eq!(files, ["masks.csv", "run.json", "summary.csv"]);
+}
+
+#[test]
+fn bad_input_is_refused_by_flag_with_exit_2_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    study_in(&out, &["--trials", "10", "--quiet"]);
+    let before = hashes(&out);
+    let a_file = dir.path().join("a-file");
+    fs::write(&a_file, "x").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--keep-prob", "0"], "--keep-prob"),
+        (vec!["--keep-prob", "1.5"], "outside (0, 1]"),
+        (vec!["--keep-prob", "-0.2"], "outside (0, 1]"),
+        (vec!["--keep-prob", "NaN"], "outside (0, 1]"),
+        (vec!["--keep-prob", "half"], "is not a number"),
+        (vec!["--trials", "0"], "at least 1 trial"),
+        (vec!["--trials", "-5"], "cannot be negative"),
+        (vec!["--trials", "1e5"], "not a whole number"),
+        (vec!["--trials", "18446744073709551616"], "at most"),
+        (vec!["--seed", "-1"], "--seed"),
+        (vec!["--threads", "0"], "--threads"),
+        (vec!["--precision", "f16"], "--precision"),
+        (vec!["--arithmetic", "fast"], "--arithmetic"),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["--out", out.to_str().unwrap()];
+        all.extend_from_slice(&args);
+        let output = study(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        assert_eq!(hashes(&out), before, "{args:?} changed the output folder");
+    }
+
+    // An --out that is a file.
+    let output = study(&["--out", a_file.to_str().unwrap(), "--trials", "10"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--out must be a folder"), "{stderr}");
+    assert_eq!(fs::read_to_string(&a_file).unwrap(), "x");
+}

@@ -1,4 +1,4 @@
-//! The command line: flags, their checks, and the two commands (the study and `reproduce`).
+//! The command line: flags, their checks, and the commands (the study, `sweep`, `reproduce`).
 //!
 //! Every flag is checked while it is parsed, before anything is written: a bad value stops the
 //! program with exit code 2 and a message naming the flag, the value and what is accepted.
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dropout_study::arithmetic::{Arithmetic, Precision};
-use dropout_study::dropout::KeepProb;
+use dropout_study::dropout::{KeepProb, Scheme};
 
 /// Seeded Monte Carlo study of inverted dropout on the network of the notebook "Dropout in a
 /// minute": many dropout masks, their losses and gradients, and the exact expectation.
@@ -31,7 +31,63 @@ pub struct Cli {
 pub enum Command {
     /// Reproduce the notebook's single runs exactly (no options), or run one given mask.
     Reproduce(ReproduceArgs),
+    /// Run the study at several keep probabilities into sweep.csv.
+    Sweep(SweepArgs),
 }
+
+/// Flags every run shares: what is run, and how.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Seed of the random streams, an integer from 0 to 18446744073709551615.
+    #[arg(long, value_name = "S", default_value = "0", value_parser = parse_seed, allow_hyphen_values = true)]
+    pub seed: u64,
+    /// Worker threads, at least 1 [default: all cores]. Results do not depend on it.
+    #[arg(long, value_name = "T", value_parser = parse_threads, allow_hyphen_values = true)]
+    pub threads: Option<usize>,
+    /// Folder for the output files; created if missing.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// Dropout scheme: tf1 (divide, then mask), scale (multiply by the rounded 1/p, then mask),
+    /// gaussian (multiplicative N(1, (1-p)/p) noise) or unscaled (mask only).
+    #[arg(long, value_enum, default_value_t = Scheme::Tf1)]
+    pub scheme: Scheme,
+    /// A network file (JSON with x, y, w1, w2 as lists of rows) [default: the notebook's].
+    #[arg(long, value_name = "FILE")]
+    pub network: Option<PathBuf>,
+    /// Per-trial arithmetic precision (statistics always accumulate in f64).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
+    /// How matrix-product sums round: plain (TensorFlow 1.5.0) or fma (TensorFlow 2.x on FMA CPUs).
+    #[arg(long, value_enum, default_value_t = Arithmetic::Plain)]
+    pub arithmetic: Arithmetic,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Flags of `sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Keep probabilities, comma-separated, each in (0, 1], no repeats.
+    #[arg(
+        long,
+        value_name = "P,P,...",
+        default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
+        value_parser = parse_keep_probs,
+        allow_hyphen_values = true
+    )]
+    pub keep_probs: KeepProbs,
+    /// Trials per keep probability, at least 1.
+    #[arg(long, value_name = "N", default_value = "100000", value_parser = parse_trials, allow_hyphen_values = true)]
+    pub trials: u64,
+    /// What is run, and how.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// A list of distinct keep probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeepProbs(pub Vec<KeepProb>);
 
 /// Flags of the study (the command with no name).
 #[derive(Debug, Args)]
@@ -42,27 +98,12 @@ pub struct StudyArgs {
     /// Probability that a hidden unit is kept, in (0, 1].
     #[arg(long, value_name = "P", default_value = "0.5", value_parser = parse_keep_prob, allow_hyphen_values = true)]
     pub keep_prob: KeepProb,
-    /// Seed of the mask stream, an integer from 0 to 18446744073709551615.
-    #[arg(long, value_name = "S", default_value = "0", value_parser = parse_seed, allow_hyphen_values = true)]
-    pub seed: u64,
-    /// Worker threads, at least 1 [default: all cores]. Results do not depend on it.
-    #[arg(long, value_name = "T", value_parser = parse_threads, allow_hyphen_values = true)]
-    pub threads: Option<usize>,
-    /// Folder for the output files; created if missing.
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    pub out: PathBuf,
-    /// Per-trial arithmetic precision (statistics always accumulate in f64).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    pub precision: Precision,
-    /// How matrix-product sums round: plain (TensorFlow 1.5.0) or fma (TensorFlow 2.x on FMA CPUs).
-    #[arg(long, value_enum, default_value_t = Arithmetic::Plain)]
-    pub arithmetic: Arithmetic,
     /// Do not write trials.csv (a stale one from an earlier run is removed).
     #[arg(long)]
     pub no_trials_csv: bool,
-    /// Print nothing but errors.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// What is run, and how.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// Flags of `reproduce`.
@@ -75,6 +116,12 @@ pub struct ReproduceArgs {
     /// Dropout mask, one 0/1 character per hidden unit, first unit first (100: keep unit 1 only).
     #[arg(long, value_name = "BITS")]
     pub mask: Option<String>,
+    /// Dropout scheme of the run (a mask scheme: tf1, scale or unscaled).
+    #[arg(long, value_enum, default_value_t = Scheme::Tf1)]
+    pub scheme: Scheme,
+    /// A network file [default: the notebook's network].
+    #[arg(long, value_name = "FILE")]
+    pub network: Option<PathBuf>,
     /// Output form: the notebook's print lines, or one JSON object per run.
     #[arg(long, value_enum, default_value_t = Format::Notebook)]
     pub format: Format,
@@ -115,6 +162,29 @@ fn parse_trials(text: &str) -> Result<u64, String> {
 
 fn parse_keep_prob(text: &str) -> Result<KeepProb, String> {
     text.parse::<KeepProb>().map_err(|e| e.to_string())
+}
+
+fn parse_keep_probs(text: &str) -> Result<KeepProbs, String> {
+    if text.trim().is_empty() {
+        return Err(
+            "the list is empty; give keep probabilities separated by commas, such as 0.1,0.5,0.9"
+                .into(),
+        );
+    }
+    let mut list: Vec<KeepProb> = Vec::new();
+    for item in text.split(',') {
+        let p = item
+            .parse::<KeepProb>()
+            .map_err(|e| format!("'{}': {e}", item.trim()))?;
+        if list.contains(&p) {
+            return Err(format!(
+                "{} appears twice; give each keep probability once",
+                item.trim()
+            ));
+        }
+        list.push(p);
+    }
+    Ok(KeepProbs(list))
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -160,6 +230,19 @@ mod tests {
         assert!(parse_seed("-1").unwrap_err().contains("from 0 to"));
         assert!(parse_threads("0").unwrap_err().contains("omit --threads"));
         assert!(parse_keep_prob("0").unwrap_err().contains("(0, 1]"));
+        assert_eq!(parse_keep_probs("0.5,1").unwrap().0.len(), 2);
+        assert!(parse_keep_probs("").unwrap_err().contains("empty"));
+        assert!(
+            parse_keep_probs("0.5,0.50")
+                .unwrap_err()
+                .contains("appears twice")
+        );
+        assert!(parse_keep_probs("0.5,1.5").unwrap_err().contains("'1.5'"));
+        assert!(
+            parse_keep_probs("0.5,,0.6")
+                .unwrap_err()
+                .contains("is not a number")
+        );
     }
 
     #[test]

@@ -3,21 +3,22 @@
 //! This module owns the order of a study's steps and how each failure is reported: which exit
 //! code, and which message.
 
+use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
+use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use dropout_study::arithmetic::Precision;
-use dropout_study::dropout::{KeepProb, Mask};
-use dropout_study::engine::BLOCK_TRIALS;
-use dropout_study::export::{self, ExportError, MaskRowOut, OutputDir, RunRecord, SummaryRow};
+use dropout_study::dropout::{Dropout, KeepProb, Mask};
+use dropout_study::engine::{BLOCK_TRIALS, MAX_COUNTED_UNITS};
+use dropout_study::export::{self, ExportError, OutputDir, RunRecord, SweepRecord, SweepRow};
 use dropout_study::network::{Layout, Network};
-use dropout_study::reproduce;
-use dropout_study::seeding::GENERATOR;
+use dropout_study::seeding::{GENERATOR, MAIN_RUN_STREAM, sweep_run_stream};
 use dropout_study::study::{self, StudyConfig, StudyError};
-use dropout_study::{report, stats::QuantitySummary};
+use dropout_study::{network_file, report, reproduce};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Format, ReproduceArgs, StudyArgs};
+use crate::cli::{Format, ReproduceArgs, StudyArgs, SweepArgs};
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +39,9 @@ pub enum AppError {
     #[error("{0} trials produced NaN or infinite values; no results were written")]
     NonFinite(u64),
     /// Another I/O failure (exit 1).
-    #[error("{context}: {source}")]
+    #[error("cannot write {context}: {source}")]
     Io {
-        /// What was being done.
+        /// The file being written.
         context: &'static str,
         /// The error.
         source: io::Error,
@@ -57,28 +58,53 @@ impl AppError {
     }
 }
 
+/// The network to run and its name for `run.json`: the file given, or the notebook's.
+fn load_network(
+    path: Option<&Path>,
+    precision: Precision,
+) -> Result<(Network<f64>, String), AppError> {
+    let Some(path) = path else {
+        return Ok((Network::notebook(), "notebook".to_string()));
+    };
+    let network = network_file::load(path).map_err(|e| AppError::Usage(e.to_string()))?;
+    match precision {
+        Precision::F32 => network_file::check_fits::<f32>(&network, path),
+        Precision::F64 => network_file::check_fits::<f64>(&network, path),
+    }
+    .map_err(|e| AppError::Usage(e.to_string()))?;
+    Ok((network, path.display().to_string()))
+}
+
+/// A rayon pool of `threads` workers (all cores when `None`).
+fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, AppError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .map_err(|e| AppError::Usage(format!("cannot start the worker threads: {e}")))
+}
+
 /// Runs the study: trials, output files, then the table and the finding on stdout.
 pub fn study(args: &StudyArgs) -> Result<(), AppError> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let clock = Instant::now();
-    let network = Network::notebook();
+    let run = &args.run;
+    let (network, network_name) = load_network(run.network.as_deref(), run.precision)?;
     let names = Layout::new(network.shape()).names();
     let config = StudyConfig {
         trials: args.trials,
         keep_prob: args.keep_prob,
-        seed: args.seed,
-        precision: args.precision,
-        arithmetic: args.arithmetic,
+        scheme: run.scheme,
+        seed: run.seed,
+        run_stream: MAIN_RUN_STREAM,
+        precision: run.precision,
+        arithmetic: run.arithmetic,
     };
 
     // The output folder and the thread pool, before any work.
-    let mut out = OutputDir::prepare(&args.out).map_err(AppError::OutDir)?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .map_err(|e| AppError::Usage(format!("cannot start the worker threads: {e}")))?;
+    let mut out = OutputDir::prepare(&run.out).map_err(AppError::OutDir)?;
+    let pool = thread_pool(run.threads)?;
     let threads = pool.current_num_threads();
-    let progress = progress_bar(args.trials, args.quiet);
+    let progress = progress_bar(args.trials, run.quiet);
 
     // The trials, streamed to trials.csv as they complete.
     let mut trials_csv = if args.no_trials_csv {
@@ -87,7 +113,7 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         let mut file = out.create("trials.csv")?;
         file.write_all(export::trials_header(&names).as_bytes())
             .map_err(|source| AppError::Io {
-                context: "cannot write trials.csv",
+                context: "trials.csv",
                 source,
             })?;
         Some(file)
@@ -100,19 +126,24 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
     }
 
     // The other files, each hashed as it is written.
-    let mut sha256 = std::collections::BTreeMap::new();
+    let mut sha256 = BTreeMap::new();
     if let Some(file) = trials_csv {
         sha256.insert("trials.csv".to_string(), out.finish(file)?);
     }
-    let summary: Vec<SummaryRow> = result.summaries.iter().map(SummaryRow::from).collect();
+    let summary = export::summary_rows(&result.summaries, run.scheme);
     sha256.insert(
-        "summary.csv".to_string(),
+        "summary.csv".into(),
         write_csv_file(&mut out, "summary.csv", &summary)?,
     );
+    let convergence = export::convergence_rows(&result.checkpoints);
+    sha256.insert(
+        "convergence.csv".into(),
+        write_csv_file(&mut out, "convergence.csv", &convergence)?,
+    );
     if let Some(masks) = &result.masks {
-        let rows: Vec<MaskRowOut> = masks.iter().map(MaskRowOut::from).collect();
+        let rows = export::mask_rows(masks, args.trials);
         sha256.insert(
-            "masks.csv".to_string(),
+            "masks.csv".into(),
             write_csv_file(&mut out, "masks.csv", &rows)?,
         );
     }
@@ -120,12 +151,17 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
     let record = RunRecord {
         crate_version: env!("CARGO_PKG_VERSION"),
         git_commit: export::git_commit(),
-        seed: args.seed,
+        seed: run.seed,
         trials: args.trials,
         keep_prob: args.keep_prob.get(),
-        keep_prob_used: result.keep_prob_used.get(),
-        precision: args.precision.name(),
-        arithmetic: args.arithmetic.name(),
+        keep_prob_used: result.dropout.keep_prob.get(),
+        scheme: run.scheme.name(),
+        network: network_name,
+        expectation_method: result.method.name(),
+        penalty: result.penalty,
+        mask_chi_square: result.mask_chi_square,
+        precision: run.precision.name(),
+        arithmetic: run.arithmetic.name(),
         threads,
         block_trials: BLOCK_TRIALS,
         generator: GENERATOR,
@@ -135,22 +171,19 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         trials_per_second: args.trials as f64 / wall_seconds,
         sha256,
     };
-    let mut file = out.create("run.json")?;
-    serde_json::to_writer_pretty(&mut file, &record).map_err(|e| AppError::Io {
-        context: "cannot write run.json",
-        source: e.into(),
-    })?;
-    file.write_all(b"\n").map_err(|source| AppError::Io {
-        context: "cannot write run.json",
-        source,
-    })?;
-    out.finish(file)?;
+    write_json_file(&mut out, "run.json", &record)?;
 
-    // Everything is complete: replace the previous results.
+    // Everything is complete: replace the previous results, and remove what this run does not
+    // replace (a trials.csv or masks.csv of an earlier run would not match this run.json).
     let folder = out.path().to_path_buf();
-    let stale_trials = args.no_trials_csv && out.remove_stale("trials.csv")?;
+    let mut removed = Vec::new();
+    for stale in ["trials.csv", "masks.csv"] {
+        if !record.sha256.contains_key(stale) && out.remove_stale(stale)? {
+            removed.push(stale);
+        }
+    }
     out.commit()?;
-    if !args.quiet {
+    if !run.quiet {
         let written: Vec<&str> = record.sha256.keys().map(String::as_str).collect();
         eprintln!(
             "wrote {} and run.json to {} ({:.2} s, {:.3e} trials/s, {threads} threads){}",
@@ -158,25 +191,150 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
             folder.display(),
             wall_seconds,
             record.trials_per_second,
-            if stale_trials {
-                "; removed the previous run's trials.csv"
+            if removed.is_empty() {
+                String::new()
             } else {
-                ""
+                format!("; removed the previous run's {}", removed.join(" and "))
             }
         );
-        print_stdout(&summary_text(&result.summaries, args.keep_prob, args.seed));
+        if result.masks.is_none() && run.scheme.uses_mask() {
+            eprintln!(
+                "masks.csv is not written: {} hidden units have 2^{} patterns, more than are counted (2^{})",
+                network.shape().hidden,
+                network.shape().hidden,
+                MAX_COUNTED_UNITS
+            );
+        }
+        let mut context = format!(
+            "keep_prob {}, scheme {}, seed {}",
+            args.keep_prob,
+            run.scheme.name(),
+            run.seed
+        );
+        if let Some(r) = result.penalty {
+            context += &format!(", penalty R = {r:.6}");
+        }
+        context += &format!(
+            ", exact expectation by {}",
+            result.method.name().replace('_', " ")
+        );
+        print_stdout(&format!(
+            "{}\n{}",
+            report::table(&result.summaries),
+            report::finding(&result.summaries, run.scheme.preserves_mean(), &context)
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `sweep`: the study at every keep probability, each on its own run stream, into
+/// sweep.csv and sweep.json.
+pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let clock = Instant::now();
+    let run = &args.run;
+    let (network, network_name) = load_network(run.network.as_deref(), run.precision)?;
+    let mut out = OutputDir::prepare(&run.out).map_err(AppError::OutDir)?;
+    let pool = thread_pool(run.threads)?;
+    let keep_probs = &args.keep_probs.0;
+    let progress = progress_bar(
+        args.trials.saturating_mul(keep_probs.len() as u64),
+        run.quiet,
+    );
+
+    // One study per keep probability.
+    let mut rows = Vec::new();
+    let mut lines = String::new();
+    for &keep_prob in keep_probs {
+        let config = StudyConfig {
+            trials: args.trials,
+            keep_prob,
+            scheme: run.scheme,
+            seed: run.seed,
+            run_stream: sweep_run_stream(keep_prob),
+            precision: run.precision,
+            arithmetic: run.arithmetic,
+        };
+        let result = pool.install(|| study::run(&network, &config, None, &|n| progress.inc(n)))?;
+        if result.nonfinite_trials > 0 {
+            return Err(AppError::NonFinite(result.nonfinite_trials));
+        }
+        let worst = result
+            .summaries
+            .iter()
+            .filter_map(|s| s.z_vs_expected().map(|z| (s.quantity.as_str(), z)))
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+        lines += &format!(
+            "keep_prob {:<6} penalty R {:<12} largest |z| vs exact {}\n",
+            keep_prob.to_string(),
+            result
+                .penalty
+                .map_or("-".to_string(), |r| format!("{r:.6}")),
+            worst.map_or("-".to_string(), |(q, z)| format!("{:.2} ({q})", z.abs()))
+        );
+        rows.extend(result.summaries.iter().map(|s| SweepRow {
+            keep_prob: keep_prob.get(),
+            quantity: s.quantity.clone(),
+            trials: s.moments.count,
+            expected: s.expected,
+            no_dropout: s.no_dropout,
+            penalty: result.penalty,
+            penalty_gradient: s.penalty_gradient,
+            mean: s.moments.mean,
+            std_error: s.moments.std_error(),
+            z_vs_expected: s.z_vs_expected(),
+            scheme: run.scheme.name(),
+        }));
+    }
+    progress.finish_and_clear();
+
+    // sweep.csv, then sweep.json with its hash.
+    let mut sha256 = BTreeMap::new();
+    sha256.insert(
+        "sweep.csv".to_string(),
+        write_csv_file(&mut out, "sweep.csv", &rows)?,
+    );
+    let record = SweepRecord {
+        crate_version: env!("CARGO_PKG_VERSION"),
+        git_commit: export::git_commit(),
+        seed: run.seed,
+        trials: args.trials,
+        keep_probs: keep_probs.iter().map(|p| p.get()).collect(),
+        scheme: run.scheme.name(),
+        precision: run.precision.name(),
+        arithmetic: run.arithmetic.name(),
+        network: network_name,
+        threads: pool.current_num_threads(),
+        generator: GENERATOR,
+        started_at,
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        sha256,
+    };
+    write_json_file(&mut out, "sweep.json", &record)?;
+    let folder = out.path().to_path_buf();
+    out.commit()?;
+    if !run.quiet {
+        eprintln!("wrote sweep.csv and sweep.json to {}", folder.display());
+        print_stdout(&lines);
     }
     Ok(())
 }
 
 /// Runs `reproduce`: the notebook's two runs, or one run with a given mask.
 pub fn reproduce(args: &ReproduceArgs) -> Result<(), AppError> {
-    let network = Network::notebook();
+    let (network, _) = load_network(args.network.as_deref(), args.precision)?;
     let units = network.shape().hidden;
+    if !args.scheme.uses_mask() {
+        return Err(AppError::Usage(format!(
+            "--scheme {} draws noise, not a mask; reproduce runs a given mask with tf1, scale or unscaled",
+            args.scheme.name()
+        )));
+    }
 
-    // Which runs: the notebook's two, or the one asked for.
+    // Which runs: the notebook's two (its network only), or the one asked for.
     let cases: Vec<(KeepProb, Mask)> = match (&args.mask, args.keep_prob) {
-        (None, None) => reproduce::notebook_cases().to_vec(),
+        (None, None) if args.network.is_none() => reproduce::notebook_cases().to_vec(),
+        (None, None) => vec![(KeepProb::ONE, Mask::all_kept(units))],
         (None, Some(p)) if p.is_one() => vec![(p, Mask::all_kept(units))],
         (None, Some(p)) => {
             return Err(AppError::Usage(format!(
@@ -201,13 +359,14 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<(), AppError> {
     // Print each run.
     let mut text = String::new();
     for (i, (p, mask)) in cases.iter().enumerate() {
+        let dropout = Dropout::new(args.scheme, *p);
         match (args.format, args.precision) {
             (Format::Json, Precision::F32) => {
-                text += &reproduce::run::<f32>(&network, *p, mask, args.arithmetic).to_json();
+                text += &reproduce::run::<f32>(&network, &dropout, mask, args.arithmetic).to_json();
                 text.push('\n');
             }
             (Format::Json, Precision::F64) => {
-                text += &reproduce::run::<f64>(&network, *p, mask, args.arithmetic).to_json();
+                text += &reproduce::run::<f64>(&network, &dropout, mask, args.arithmetic).to_json();
                 text.push('\n');
             }
             (Format::Notebook, Precision::F32) => {
@@ -220,7 +379,8 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<(), AppError> {
                     format!("dropout (keep_prob {p}, mask {mask})")
                 };
                 text += &format!("### {title}\n");
-                text += &reproduce::run::<f32>(&network, *p, mask, args.arithmetic).to_notebook();
+                text +=
+                    &reproduce::run::<f32>(&network, &dropout, mask, args.arithmetic).to_notebook();
             }
             (Format::Notebook, Precision::F64) => {
                 return Err(AppError::Usage(
@@ -235,15 +395,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The table and the finding.
-fn summary_text(summaries: &[QuantitySummary], keep_prob: KeepProb, seed: u64) -> String {
-    format!(
-        "{}\n{}",
-        report::table(summaries),
-        report::finding(summaries, keep_prob.get(), seed)
-    )
-}
-
+/// Writes `rows` as the CSV file `name` and returns its SHA-256.
 fn write_csv_file<R: serde::Serialize>(
     out: &mut OutputDir,
     name: &'static str,
@@ -251,13 +403,28 @@ fn write_csv_file<R: serde::Serialize>(
 ) -> Result<String, AppError> {
     let mut file = out.create(name)?;
     export::write_csv(&mut file, rows).map_err(|e| AppError::Io {
-        context: match name {
-            "summary.csv" => "cannot write summary.csv",
-            _ => "cannot write masks.csv",
-        },
+        context: name,
         source: e.into(),
     })?;
     Ok(out.finish(file)?)
+}
+
+/// Writes `record` as the pretty-printed JSON file `name`.
+fn write_json_file<R: serde::Serialize>(
+    out: &mut OutputDir,
+    name: &'static str,
+    record: &R,
+) -> Result<(), AppError> {
+    let mut file = out.create(name)?;
+    serde_json::to_writer_pretty(&mut file, record)
+        .map_err(io::Error::from)
+        .and_then(|()| file.write_all(b"\n"))
+        .map_err(|source| AppError::Io {
+            context: name,
+            source,
+        })?;
+    out.finish(file)?;
+    Ok(())
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or with --quiet.

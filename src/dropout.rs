@@ -1,15 +1,26 @@
-//! Inverted dropout exactly as TensorFlow 1.x's `tf.nn.dropout(h, keep_prob)` computes it, and
-//! the mask it applies.
+//! Dropout: the keep probability, the mask, and the four dropout schemes a study can apply to
+//! the hidden units.
 //!
-//! This module owns the keep probability ([`KeepProb`]), the dropout mask ([`Mask`]) and the two
-//! dropout operations of a trial:
+//! This module owns [`KeepProb`], [`Mask`], [`Scheme`] and [`Dropout`] (a scheme with its
+//! parameters in a working precision), and the forward and backward dropout operations of one
+//! trial. With keep probability `p` and hidden row `h`:
 //!
-//! - forward: `keep_prob == 1` passes `h` through untouched (TensorFlow adds no operation at
-//!   all); otherwise `(h / keep_prob) * mask`, a true division first, then a multiplication by
-//!   the 0/1 mask. (TensorFlow 2.x and PyTorch multiply by a precomputed `1 / keep_prob` instead,
-//!   which rounds differently in the last bit for most keep probabilities.)
-//! - backward: TensorFlow differentiates those two operations separately, so the gradient that
-//!   reaches `h` is `(g * mask) / keep_prob`.
+//! | scheme | forward | backward | mean / second moment of the multiplier |
+//! |---|---|---|---|
+//! | `tf1` (default) | `(h / p) * m` | `(g * m) / p` | 1 / `1/p` |
+//! | `scale` | `(h * s) * m`, `s` = `1/p` rounded to the precision | `(g * m) * s` | `p s` / `p s^2` |
+//! | `gaussian` | `h * xi`, `xi ~ N(1, (1-p)/p)` | `g * xi` | 1 / `1/p` |
+//! | `unscaled` | `h * m` | `g * m` | `p` / `p` |
+//!
+//! where `m` is a Bernoulli(`p`) mask. `tf1` is TensorFlow 1.x's `tf.nn.dropout`: a true
+//! division first, then the 0/1 multiplication, and TensorFlow differentiates the two operations
+//! separately. `scale` is TensorFlow 2.x's and PyTorch's form, a multiplication by a precomputed
+//! reciprocal; it differs from `tf1` in the last bit for most keep probabilities, and its
+//! expectation is off by the rounding of `1/p` (`p s - 1`, about `1e-8` in float32). `gaussian` is
+//! the multiplicative Gaussian noise of Srivastava et al. 2014 (section 10), with the same first
+//! two moments as `tf1`. `unscaled` is the original dropout, which scales at test time instead, so
+//! its expected output is `p` times the no-dropout output. At `p = 1` every scheme is the
+//! identity (TensorFlow adds no operation at all).
 
 use std::fmt;
 
@@ -236,30 +247,180 @@ impl fmt::Display for Mask {
     }
 }
 
-/// Forward dropout of one hidden row: `out[i] = (h[i] / keep_prob) * mask[i]`, or `h[i]` when
-/// `keep_prob` is 1.
-#[inline]
-pub fn forward<T: Float>(h: &[T], keep_prob: T, keep: &[bool], out: &mut [T]) {
-    if keep_prob == T::ONE {
-        out.copy_from_slice(h);
-        return;
+/// A dropout scheme; see the module documentation for each one's arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// TensorFlow 1.x: divide by keep_prob, then multiply by the mask.
+    #[default]
+    Tf1,
+    /// TensorFlow 2.x and PyTorch: multiply by the rounded 1/keep_prob, then by the mask.
+    Scale,
+    /// Multiplicative Gaussian noise N(1, (1-p)/p) instead of a mask.
+    Gaussian,
+    /// The mask alone, no scaling (the original dropout).
+    Unscaled,
+}
+
+impl Scheme {
+    /// The name used on the command line, in `run.json` and in `summary.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Tf1 => "tf1",
+            Scheme::Scale => "scale",
+            Scheme::Gaussian => "gaussian",
+            Scheme::Unscaled => "unscaled",
+        }
     }
-    for ((o, &hi), &k) in out.iter_mut().zip(h).zip(keep) {
-        let m = if k { T::ONE } else { T::ZERO };
-        *o = (hi / keep_prob) * m;
+
+    /// Whether the scheme draws a 0/1 mask (every scheme but `gaussian`).
+    pub fn uses_mask(self) -> bool {
+        self != Scheme::Gaussian
+    }
+
+    /// Whether the scheme keeps the expected hidden units equal to their no-dropout values in
+    /// exact arithmetic (`tf1`, `scale` and `gaussian`; not `unscaled`).
+    pub fn preserves_mean(self) -> bool {
+        self != Scheme::Unscaled
     }
 }
 
-/// Backward dropout: `out[i] = (g[i] * mask[i]) / keep_prob`, or `g[i]` when `keep_prob` is 1.
+/// A dropout scheme with its parameters, as a run in some precision holds them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout {
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The keep probability (rounded to the run's precision by [`Dropout::in_precision`]).
+    pub keep_prob: KeepProb,
+    /// The multiplier `scale` applies to kept units: `1/keep_prob` rounded to the precision.
+    pub scale: f64,
+}
+
+impl Dropout {
+    /// The scheme at `keep_prob`, in f64.
+    pub fn new(scheme: Scheme, keep_prob: KeepProb) -> Self {
+        Dropout {
+            scheme,
+            keep_prob,
+            scale: 1.0 / keep_prob.get(),
+        }
+    }
+
+    /// The same dropout with its parameters rounded to precision `T` and widened back: what a
+    /// run in `T` actually computes with, and what its exact expectation must use.
+    pub fn in_precision<T: Float>(self) -> Self {
+        let keep_prob = self.keep_prob.in_precision::<T>();
+        let scale = T::from_f64(1.0 / keep_prob.get()).to_f64();
+        Dropout {
+            scheme: self.scheme,
+            keep_prob,
+            scale,
+        }
+    }
+
+    /// Whether dropout is the identity here (keep probability 1).
+    pub fn is_identity(self) -> bool {
+        self.keep_prob.is_one()
+    }
+
+    /// The mean `mu` and second moment `nu` of the multiplier a hidden unit is scaled by (in
+    /// exact arithmetic on this dropout's parameters).
+    pub fn multiplier_moments(self) -> (f64, f64) {
+        let p = self.keep_prob.get();
+        if self.is_identity() {
+            return (1.0, 1.0);
+        }
+        match self.scheme {
+            Scheme::Tf1 | Scheme::Gaussian => (1.0, 1.0 / p),
+            Scheme::Scale => (p * self.scale, p * self.scale * self.scale),
+            Scheme::Unscaled => (p, p),
+        }
+    }
+
+    /// The standard deviation of the Gaussian noise, `sqrt((1-p)/p)`.
+    pub fn noise_std(self) -> f64 {
+        let p = self.keep_prob.get();
+        ((1.0 - p) / p).sqrt()
+    }
+}
+
+/// What a trial draws for its hidden units: a mask, or (for `gaussian`) one multiplier per unit.
+#[derive(Debug, Clone, Copy)]
+pub enum Draw<'a, T> {
+    /// Kept (`true`) or dropped, one flag per unit.
+    Mask(&'a [bool]),
+    /// The noise multiplier of each unit.
+    Noise(&'a [T]),
+}
+
+/// Forward dropout of one hidden row into `out`; see the module documentation.
+///
+/// # Panics
+/// When the draw does not fit the scheme (a noise draw for a mask scheme or the reverse).
 #[inline]
-pub fn backward<T: Float>(g: &[T], keep_prob: T, keep: &[bool], out: &mut [T]) {
-    if keep_prob == T::ONE {
+pub fn forward<T: Float>(dropout: &Dropout, h: &[T], draw: Draw<'_, T>, out: &mut [T]) {
+    if dropout.is_identity() {
+        out.copy_from_slice(h);
+        return;
+    }
+    let p = T::from_f64(dropout.keep_prob.get());
+    let s = T::from_f64(dropout.scale);
+    match (dropout.scheme, draw) {
+        (Scheme::Gaussian, Draw::Noise(noise)) => {
+            for ((o, &hi), &xi) in out.iter_mut().zip(h).zip(noise) {
+                *o = hi * xi;
+            }
+        }
+        (scheme, Draw::Mask(keep)) if scheme.uses_mask() => {
+            for ((o, &hi), &k) in out.iter_mut().zip(h).zip(keep) {
+                let m = if k { T::ONE } else { T::ZERO };
+                *o = match scheme {
+                    Scheme::Tf1 => (hi / p) * m,
+                    Scheme::Scale => (hi * s) * m,
+                    _ => hi * m,
+                };
+            }
+        }
+        (scheme, _) => panic!(
+            "the {} scheme was given the wrong kind of draw",
+            scheme.name()
+        ),
+    }
+}
+
+/// Backward dropout: the gradient with respect to `h` from the gradient `g` with respect to
+/// the dropped-out row; see the module documentation.
+///
+/// # Panics
+/// As [`forward`].
+#[inline]
+pub fn backward<T: Float>(dropout: &Dropout, g: &[T], draw: Draw<'_, T>, out: &mut [T]) {
+    if dropout.is_identity() {
         out.copy_from_slice(g);
         return;
     }
-    for ((o, &gi), &k) in out.iter_mut().zip(g).zip(keep) {
-        let m = if k { T::ONE } else { T::ZERO };
-        *o = (gi * m) / keep_prob;
+    let p = T::from_f64(dropout.keep_prob.get());
+    let s = T::from_f64(dropout.scale);
+    match (dropout.scheme, draw) {
+        (Scheme::Gaussian, Draw::Noise(noise)) => {
+            for ((o, &gi), &xi) in out.iter_mut().zip(g).zip(noise) {
+                *o = gi * xi;
+            }
+        }
+        (scheme, Draw::Mask(keep)) if scheme.uses_mask() => {
+            for ((o, &gi), &k) in out.iter_mut().zip(g).zip(keep) {
+                let m = if k { T::ONE } else { T::ZERO };
+                *o = match scheme {
+                    Scheme::Tf1 => (gi * m) / p,
+                    Scheme::Scale => (gi * m) * s,
+                    _ => gi * m,
+                };
+            }
+        }
+        (scheme, _) => panic!(
+            "the {} scheme was given the wrong kind of draw",
+            scheme.name()
+        ),
     }
 }
 
@@ -309,16 +470,26 @@ mod tests {
         assert!((total - 1.0).abs() <= 8.0 * f64::EPSILON, "{total}");
     }
 
+    fn tf1(p: f64) -> Dropout {
+        Dropout::new(Scheme::Tf1, KeepProb::new(p).unwrap()).in_precision::<f32>()
+    }
+
     #[test]
-    fn forward_divides_then_masks() {
+    fn tf1_forward_divides_then_masks() {
         // (0.1 / 0.9) * 1 in float32 is 0.11111112; a dropped unit is +0.
         let mut out = [9.0f32; 3];
-        forward(&[0.1, 0.0, 0.2], 0.9, &[true, true, false], &mut out);
+        let keep = [true, true, false];
+        forward(&tf1(0.9), &[0.1, 0.0, 0.2], Draw::Mask(&keep), &mut out);
         assert_eq!(
             out.map(f32::to_bits),
             [0.111_111_12f32, 0.0, 0.0].map(f32::to_bits)
         );
-        forward(&[0.1, 0.0, 0.2], 1.0, &[false, false, false], &mut out);
+        forward(
+            &tf1(1.0),
+            &[0.1, 0.0, 0.2],
+            Draw::Mask(&[false; 3]),
+            &mut out,
+        );
         assert_eq!(
             out,
             [0.1, 0.0, 0.2],
@@ -327,11 +498,79 @@ mod tests {
     }
 
     #[test]
-    fn backward_masks_then_divides() {
+    fn tf1_backward_masks_then_divides() {
         // (-0.78400004 * 1) / 0.5 = -1.5680001 exactly; a dropped negative gradient is -0 here.
         let mut out = [9.0f32; 2];
-        backward(&[-0.784_000_04, -0.8], 0.5, &[true, false], &mut out);
+        backward(
+            &tf1(0.5),
+            &[-0.784_000_04, -0.8],
+            Draw::Mask(&[true, false]),
+            &mut out,
+        );
         assert_eq!(out[0].to_bits(), (-1.568_000_1f32).to_bits());
         assert_eq!(out[1].to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn scale_differs_from_tf1_in_the_last_bit() {
+        // 0.1 / 0.3 and 0.1 * 3.3333333 round to neighbouring float32 values.
+        let p = KeepProb::new(0.3).unwrap();
+        let scale = Dropout::new(Scheme::Scale, p).in_precision::<f32>();
+        assert_eq!(scale.scale, f64::from(1.0f32 / 0.3f32));
+        let (mut a, mut b) = ([0.0f32], [0.0f32]);
+        forward(&tf1(0.3), &[0.1], Draw::Mask(&[true]), &mut a);
+        forward(&scale, &[0.1], Draw::Mask(&[true]), &mut b);
+        assert_eq!(a[0], 0.1f32 / 0.3f32);
+        assert_eq!(b[0], 0.1f32 * (1.0f32 / 0.3f32));
+        assert_ne!(a[0].to_bits(), b[0].to_bits());
+        assert!((a[0] - b[0]).abs() <= f32::EPSILON * a[0]);
+    }
+
+    #[test]
+    fn unscaled_and_gaussian_multiply_only() {
+        let p = KeepProb::new(0.5).unwrap();
+        let mut out = [9.0f32; 2];
+        let unscaled = Dropout::new(Scheme::Unscaled, p);
+        forward(&unscaled, &[0.1, 0.2], Draw::Mask(&[true, false]), &mut out);
+        assert_eq!(out, [0.1, 0.0]);
+        let gaussian = Dropout::new(Scheme::Gaussian, p);
+        backward(
+            &gaussian,
+            &[0.5, -2.0],
+            Draw::Noise(&[1.5, -0.25]),
+            &mut out,
+        );
+        assert_eq!(out, [0.75, 0.5]);
+    }
+
+    #[test]
+    #[should_panic(expected = "the gaussian scheme was given the wrong kind of draw")]
+    fn a_mask_is_refused_by_the_gaussian_scheme() {
+        let gaussian = Dropout::new(Scheme::Gaussian, KeepProb::new(0.5).unwrap());
+        forward(&gaussian, &[0.1f32], Draw::Mask(&[true]), &mut [0.0]);
+    }
+
+    #[test]
+    fn multiplier_moments_follow_each_scheme() {
+        let p = KeepProb::new(0.25).unwrap();
+        assert_eq!(
+            Dropout::new(Scheme::Tf1, p).multiplier_moments(),
+            (1.0, 4.0)
+        );
+        assert_eq!(
+            Dropout::new(Scheme::Gaussian, p).multiplier_moments(),
+            (1.0, 4.0)
+        );
+        assert_eq!(
+            Dropout::new(Scheme::Scale, p).multiplier_moments(),
+            (1.0, 4.0)
+        );
+        assert_eq!(
+            Dropout::new(Scheme::Unscaled, p).multiplier_moments(),
+            (0.25, 0.25)
+        );
+        let one = Dropout::new(Scheme::Unscaled, KeepProb::ONE);
+        assert_eq!(one.multiplier_moments(), (1.0, 1.0));
+        assert!((Dropout::new(Scheme::Gaussian, p).noise_std() - 3f64.sqrt()).abs() < 1e-15);
     }
 }

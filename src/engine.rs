@@ -5,17 +5,21 @@
 //! the order in which their results are combined. Blocks run in parallel on the current rayon
 //! pool, a bounded wave of them at a time; their moments, mask counts and trial rows are then
 //! combined serially in block order. Because block boundaries and the merge order are fixed and
-//! each trial's mask comes from the seeding contract alone, every output is bit-identical for
+//! each trial's draw comes from the seeding contract alone, every output is bit-identical for
 //! any thread count. Memory is bounded by one wave of blocks, whatever the number of trials.
+//!
+//! The moments at convergence checkpoints come from the same single pass: a block that contains
+//! a checkpoint records its partial moments there, and the serial merge adds them to the total
+//! of the blocks before it.
 
 use std::io::{self, Write};
 
 use rayon::prelude::*;
 
 use crate::arithmetic::{Arithmetic, Float};
-use crate::dropout::KeepProb;
+use crate::dropout::{Draw, Dropout};
 use crate::network::{Network, Workspace};
-use crate::seeding::{MaskSampler, TooManyWords};
+use crate::seeding::{TooManyWords, TrialSampler};
 use crate::stats::Moments;
 
 /// Trials per block: the unit of parallel work and of the fixed merge order.
@@ -25,16 +29,20 @@ pub const BLOCK_TRIALS: u64 = 4096;
 pub const MAX_COUNTED_UNITS: usize = 20;
 
 /// What the engine runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
     /// The number of trials, at least 1.
     pub trials: u64,
-    /// The keep probability.
-    pub keep_prob: KeepProb,
-    /// The seed of the mask stream (see the seeding module).
+    /// The dropout scheme and its parameters, as the run's precision holds them.
+    pub dropout: Dropout,
+    /// The seed (see the seeding module).
     pub seed: u64,
+    /// The run stream (see the seeding module): 0 for a study, the keep_prob's bits in a sweep.
+    pub run_stream: u64,
     /// How matrix-product sums round.
     pub arithmetic: Arithmetic,
+    /// Trial counts at which to record the running moments, increasing, each at most `trials`.
+    pub checkpoints: Vec<u64>,
 }
 
 /// The aggregates of a run.
@@ -47,6 +55,8 @@ pub struct EngineOutput {
     pub mask_counts: Option<Vec<u64>>,
     /// Trials in which some quantity was NaN or infinite.
     pub nonfinite_trials: u64,
+    /// The moments of the first `c` trials at each checkpoint `c`.
+    pub checkpoints: Vec<(u64, Vec<Moments>)>,
 }
 
 /// Why a run failed.
@@ -68,8 +78,11 @@ const DENSE_TALLY_UNITS: usize = 12;
 struct Block {
     moments: Vec<Moments>,
     masks: Tally,
+    masks_counted: bool,
     nonfinite_trials: u64,
     rows: Vec<u8>,
+    /// The block's own moments up to each checkpoint inside it.
+    checkpoints: Vec<(u64, Vec<Moments>)>,
 }
 
 /// One block's mask patterns.
@@ -115,8 +128,9 @@ impl Tally {
 ///
 /// When `rows` is given, one CSV line per trial is written to it in trial order
 /// (`trial,mask,` then the quantities in layout order, each in the shortest text that reads back
-/// to the same value of `T`), without a header. `progress` is called with the number of trials of
-/// each block as it completes, from worker threads.
+/// to the same value of `T`), without a header. The mask field is empty for the Gaussian scheme.
+/// `progress` is called with the number of trials of each block as it completes, from worker
+/// threads.
 ///
 /// # Errors
 /// [`EngineError`] when the run is longer than one random stream or writing rows fails.
@@ -128,11 +142,17 @@ pub fn run<T: Float>(
 ) -> Result<EngineOutput, EngineError> {
     let units = network.shape().hidden;
     // Checks the run fits in one random stream; each worker then builds its own sampler.
-    MaskSampler::new(config.seed, config.keep_prob, units, config.trials)?;
-    let new_sampler = || {
-        MaskSampler::new(config.seed, config.keep_prob, units, config.trials)
-            .expect("checked above")
+    let sampler = || {
+        TrialSampler::new(
+            config.seed,
+            config.run_stream,
+            &config.dropout,
+            units,
+            config.trials,
+        )
     };
+    sampler()?;
+    let new_sampler = || sampler().expect("checked above");
     let workspace = Workspace::new(network, config.arithmetic);
     let quantities = workspace.layout().len();
     let blocks = config.trials.div_ceil(BLOCK_TRIALS);
@@ -141,8 +161,10 @@ pub fn run<T: Float>(
 
     let mut total = EngineOutput {
         moments: vec![Moments::default(); quantities],
-        mask_counts: (units <= MAX_COUNTED_UNITS).then(|| vec![0; 1 << units]),
+        mask_counts: (units <= MAX_COUNTED_UNITS && config.dropout.scheme.uses_mask())
+            .then(|| vec![0; 1 << units]),
         nonfinite_trials: 0,
+        checkpoints: Vec::with_capacity(config.checkpoints.len()),
     };
     let mut first = 0;
     while first < blocks {
@@ -165,10 +187,21 @@ pub fn run<T: Float>(
 
         // Combine in block order, so totals do not depend on which thread ran what.
         for block in results {
+            for (count, partial) in block.checkpoints {
+                let at = total
+                    .moments
+                    .iter()
+                    .zip(&partial)
+                    .map(|(t, b)| t.merge(b))
+                    .collect();
+                total.checkpoints.push((count, at));
+            }
             for (t, b) in total.moments.iter_mut().zip(&block.moments) {
                 *t = t.merge(b);
             }
-            if let Some(counts) = total.mask_counts.as_mut() {
+            if let Some(counts) = total.mask_counts.as_mut()
+                && block.masks_counted
+            {
                 block.masks.add_to(counts);
             }
             total.nonfinite_trials += block.nonfinite_trials;
@@ -185,27 +218,46 @@ pub fn run<T: Float>(
 fn run_block<T: Float>(
     network: &Network<T>,
     config: &EngineConfig,
-    sampler: &mut MaskSampler,
+    sampler: &mut TrialSampler,
     workspace: &mut Workspace<T>,
     range: std::ops::Range<u64>,
     keep_rows: bool,
 ) -> Block {
     let units = network.shape().hidden;
-    let keep_prob = T::from_f64(config.keep_prob.get());
-    let mut keep = vec![false; units];
+    let uses_mask = config.dropout.scheme.uses_mask();
+    let (mut keep, mut noise, mut noise_t) =
+        (vec![true; units], vec![1.0f64; units], vec![T::ONE; units]);
     let trials = (range.end - range.start) as usize;
     let mut block = Block {
         moments: vec![Moments::default(); workspace.layout().len()],
-        masks: Tally::new(units, trials),
+        masks: if uses_mask {
+            Tally::new(units, trials)
+        } else {
+            Tally::None
+        },
+        masks_counted: uses_mask && units <= MAX_COUNTED_UNITS,
         nonfinite_trials: 0,
         rows: Vec::with_capacity(if keep_rows { trials * 128 } else { 0 }),
+        checkpoints: Vec::new(),
     };
+    let first_checkpoint = config.checkpoints.partition_point(|&c| c <= range.start);
+    let mut checkpoints = config.checkpoints[first_checkpoint..].iter().peekable();
     let mut itoa = itoa::Buffer::new();
 
     sampler.seek(range.start);
     for trial in range {
-        sampler.next_mask(&mut keep);
-        let values = workspace.run(network, keep_prob, &keep);
+        // Draw and run the trial.
+        sampler.next(&mut keep, &mut noise);
+        let draw = if uses_mask {
+            Draw::Mask(&keep)
+        } else {
+            noise_t
+                .iter_mut()
+                .zip(&noise)
+                .for_each(|(t, &n)| *t = T::from_f64(n));
+            Draw::Noise(&noise_t)
+        };
+        let values = workspace.run(network, &config.dropout, draw);
 
         // Aggregate.
         let mut finite = true;
@@ -214,11 +266,14 @@ fn run_block<T: Float>(
             m.push(v.to_f64());
         }
         block.nonfinite_trials += u64::from(!finite);
-        if units <= MAX_COUNTED_UNITS {
+        if block.masks_counted {
             block.masks.add(
                 keep.iter()
                     .fold(0usize, |acc, &k| (acc << 1) | usize::from(k)),
             );
+        }
+        if checkpoints.next_if_eq(&&(trial + 1)).is_some() {
+            block.checkpoints.push((trial + 1, block.moments.clone()));
         }
 
         // Row: trial,mask,values...
@@ -226,7 +281,9 @@ fn run_block<T: Float>(
             let out = &mut block.rows;
             out.extend_from_slice(itoa.format(trial).as_bytes());
             out.push(b',');
-            out.extend(keep.iter().map(|&k| if k { b'1' } else { b'0' }));
+            if uses_mask {
+                out.extend(keep.iter().map(|&k| if k { b'1' } else { b'0' }));
+            }
             for &v in values {
                 out.push(b',');
                 v.write_shortest(out);

@@ -4,8 +4,10 @@
 //!
 //! - `trials.csv`: one row per trial (header from [`trials_header`], rows from the engine);
 //! - `summary.csv`: one row per quantity ([`SummaryRow`]);
+//! - `convergence.csv`: one row per checkpoint and quantity ([`ConvergenceRow`]);
 //! - `masks.csv`: one row per mask pattern ([`MaskRowOut`]);
-//! - `run.json`: the run's parameters, timing and the SHA-256 of every CSV ([`RunRecord`]).
+//! - `run.json`: the run's parameters, timing and the SHA-256 of every CSV ([`RunRecord`]);
+//! - `sweep.csv` and `sweep.json`, from `dropout-study sweep` ([`SweepRow`], [`SweepRecord`]).
 //!
 //! Every file is first written under a hidden temporary name in the output folder
 //! (`.NAME.tmp-PID`), hashed as it is written, flushed and synced; only when all files are
@@ -21,8 +23,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::stats::QuantitySummary;
-use crate::study::MaskRow;
+use crate::dropout::Scheme;
+use crate::report::relation;
+use crate::stats::{ChiSquareTest, QuantitySummary, holm};
+use crate::study::{Checkpoint, MaskRow};
 
 /// An I/O failure, with the path it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -214,35 +218,145 @@ pub struct SummaryRow {
     pub ci95_high: Option<f64>,
     /// The value without dropout.
     pub no_dropout: f64,
-    /// The exact expectation over masks.
+    /// The exact expectation over draws.
     pub expected: f64,
     /// mean - expected.
     pub mean_minus_expected: f64,
     /// (mean - expected) / std_error; empty where the standard error is 0 or undefined.
     pub z_vs_expected: Option<f64>,
-    /// expected - no_dropout: zero for the output and hidden units, the penalty (gradient)
-    /// elsewhere.
+    /// expected - no_dropout.
     pub expected_minus_no_dropout: f64,
+    /// The gradient of the dropout penalty R (0 for quantities that are not weight gradients);
+    /// empty for schemes with no penalty form (`unscaled`).
+    pub penalty_gradient: Option<f64>,
+    /// Two-sided p-value of H0 "mean = expected" (Student's t).
+    pub p_vs_expected: Option<f64>,
+    /// p_vs_expected, Holm-adjusted over the quantities with a defined p-value.
+    pub p_vs_expected_holm: Option<f64>,
+    /// (mean - no_dropout) / std_error.
+    pub z_vs_no_dropout: Option<f64>,
+    /// Two-sided p-value of H0 "mean = no_dropout" (Student's t).
+    pub p_vs_no_dropout: Option<f64>,
+    /// p_vs_no_dropout, Holm-adjusted over the quantities with a defined p-value.
+    pub p_vs_no_dropout_holm: Option<f64>,
+    /// equal, penalised, shifted or constant (see the report module).
+    pub relation: &'static str,
+    /// Trials a two-sided test at level 0.05 needs to detect expected - no_dropout with power
+    /// 0.8; empty where they are equal.
+    pub trials_to_detect: Option<u64>,
+    /// The dropout scheme.
+    pub scheme: &'static str,
 }
 
-impl From<&QuantitySummary> for SummaryRow {
-    fn from(s: &QuantitySummary) -> Self {
-        let ci = s.ci95();
-        SummaryRow {
-            quantity: s.quantity.clone(),
-            trials: s.moments.count,
-            mean: s.moments.mean,
-            std: s.moments.std(),
-            std_error: s.moments.std_error(),
-            ci95_low: ci.map(|c| c.0),
-            ci95_high: ci.map(|c| c.1),
-            no_dropout: s.no_dropout,
-            expected: s.expected,
-            mean_minus_expected: s.moments.mean - s.expected,
-            z_vs_expected: s.z_vs_expected(),
-            expected_minus_no_dropout: s.expected - s.no_dropout,
-        }
-    }
+/// The rows of `summary.csv`, with Holm's adjustment across the quantities.
+pub fn summary_rows(summaries: &[QuantitySummary], scheme: Scheme) -> Vec<SummaryRow> {
+    let p_expected: Vec<Option<f64>> = summaries.iter().map(|s| s.p_vs_expected()).collect();
+    let p_no_dropout: Vec<Option<f64>> = summaries.iter().map(|s| s.p_vs_no_dropout()).collect();
+    let (holm_expected, holm_no_dropout) = (holm(&p_expected), holm(&p_no_dropout));
+    summaries
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let ci = s.ci95();
+            SummaryRow {
+                quantity: s.quantity.clone(),
+                trials: s.moments.count,
+                mean: s.moments.mean,
+                std: s.moments.std(),
+                std_error: s.moments.std_error(),
+                ci95_low: ci.map(|c| c.0),
+                ci95_high: ci.map(|c| c.1),
+                no_dropout: s.no_dropout,
+                expected: s.expected,
+                mean_minus_expected: s.moments.mean - s.expected,
+                z_vs_expected: s.z_vs_expected(),
+                expected_minus_no_dropout: s.expected - s.no_dropout,
+                penalty_gradient: s.penalty_gradient,
+                p_vs_expected: p_expected[i],
+                p_vs_expected_holm: holm_expected[i],
+                z_vs_no_dropout: s.z_vs_no_dropout(),
+                p_vs_no_dropout: p_no_dropout[i],
+                p_vs_no_dropout_holm: holm_no_dropout[i],
+                relation: relation(s, scheme.preserves_mean()).name(),
+                trials_to_detect: s.trials_to_detect(),
+                scheme: scheme.name(),
+            }
+        })
+        .collect()
+}
+
+/// One row of `convergence.csv`: a quantity after the first `checkpoint_trials` trials.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConvergenceRow {
+    /// Trials so far.
+    pub checkpoint_trials: u64,
+    /// The quantity.
+    pub quantity: String,
+    /// Running mean.
+    pub mean: f64,
+    /// Its standard error; empty before two trials.
+    pub std_error: Option<f64>,
+    /// Lower end of the running 95% interval.
+    pub ci95_low: Option<f64>,
+    /// Upper end of the running 95% interval.
+    pub ci95_high: Option<f64>,
+    /// The exact expectation.
+    pub expected: f64,
+    /// The no-dropout value.
+    pub no_dropout: f64,
+    /// mean - expected.
+    pub mean_minus_expected: f64,
+}
+
+/// The rows of `convergence.csv`, checkpoint by checkpoint, quantities in layout order.
+pub fn convergence_rows(checkpoints: &[Checkpoint]) -> Vec<ConvergenceRow> {
+    checkpoints
+        .iter()
+        .flat_map(|c| {
+            c.summaries.iter().map(move |s| {
+                let ci = s.ci95();
+                ConvergenceRow {
+                    checkpoint_trials: c.trials,
+                    quantity: s.quantity.clone(),
+                    mean: s.moments.mean,
+                    std_error: s.moments.std_error(),
+                    ci95_low: ci.map(|c| c.0),
+                    ci95_high: ci.map(|c| c.1),
+                    expected: s.expected,
+                    no_dropout: s.no_dropout,
+                    mean_minus_expected: s.moments.mean - s.expected,
+                }
+            })
+        })
+        .collect()
+}
+
+/// One row of `sweep.csv`: a quantity at one keep probability.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    /// The keep probability.
+    pub keep_prob: f64,
+    /// The quantity.
+    pub quantity: String,
+    /// Trials at this keep probability.
+    pub trials: u64,
+    /// The exact expectation.
+    pub expected: f64,
+    /// The no-dropout value.
+    pub no_dropout: f64,
+    /// The dropout penalty R on the loss at this keep probability (the same on every row of it);
+    /// empty for schemes with no penalty form.
+    pub penalty: Option<f64>,
+    /// The gradient of R for this quantity (0 for non-gradients).
+    pub penalty_gradient: Option<f64>,
+    /// Monte Carlo mean.
+    pub mean: f64,
+    /// Its standard error.
+    pub std_error: Option<f64>,
+    /// (mean - expected) / std_error; empty where it is undefined.
+    pub z_vs_expected: Option<f64>,
+    /// The dropout scheme.
+    pub scheme: &'static str,
 }
 
 /// One row of `masks.csv`.
@@ -256,17 +370,30 @@ pub struct MaskRowOut {
     pub frequency: f64,
     /// Its probability under the keep probability.
     pub probability: f64,
+    /// probability * trials.
+    pub expected_count: f64,
+    /// (count - expected_count)^2 / expected_count: this pattern's term of the chi-square
+    /// statistic; empty for a pattern of probability 0.
+    pub chi_square_term: Option<f64>,
 }
 
-impl From<&MaskRow> for MaskRowOut {
-    fn from(m: &MaskRow) -> Self {
-        MaskRowOut {
-            mask: m.mask.to_string(),
-            count: m.count,
-            frequency: m.frequency,
-            probability: m.probability,
-        }
-    }
+/// The rows of `masks.csv` for a run of `trials` trials.
+pub fn mask_rows(masks: &[MaskRow], trials: u64) -> Vec<MaskRowOut> {
+    masks
+        .iter()
+        .map(|m| {
+            let expected_count = m.probability * trials as f64;
+            MaskRowOut {
+                mask: m.mask.to_string(),
+                count: m.count,
+                frequency: m.frequency,
+                probability: m.probability,
+                expected_count,
+                chi_square_term: (m.probability > 0.0)
+                    .then(|| (m.count as f64 - expected_count).powi(2) / expected_count),
+            }
+        })
+        .collect()
 }
 
 /// Writes `rows` as CSV with a header to `out`.
@@ -298,6 +425,16 @@ pub struct RunRecord {
     pub keep_prob: f64,
     /// The keep probability in the run's precision, which trials divide by.
     pub keep_prob_used: f64,
+    /// The dropout scheme.
+    pub scheme: &'static str,
+    /// The network: `notebook`, or the path of the network file.
+    pub network: String,
+    /// How the exact expectation was computed: `enumeration` or `closed_form`.
+    pub expectation_method: &'static str,
+    /// The dropout penalty R on the loss; null for schemes with no penalty form.
+    pub penalty: Option<f64>,
+    /// The chi-square test of masks.csv's counts; null when no masks were counted.
+    pub mask_chi_square: Option<ChiSquareTest>,
     /// f32 or f64.
     pub precision: &'static str,
     /// plain or fma.
@@ -317,6 +454,39 @@ pub struct RunRecord {
     /// trials / wall_seconds.
     pub trials_per_second: f64,
     /// SHA-256 (lowercase hex) of every CSV written, by file name.
+    pub sha256: std::collections::BTreeMap<String, String>,
+}
+
+/// What `sweep.json` records about a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRecord {
+    /// This crate's version.
+    pub crate_version: &'static str,
+    /// The git commit the binary was built from, when it was built in a git checkout.
+    pub git_commit: Option<&'static str>,
+    /// The seed; each keep probability reads its own run stream (see the seeding contract).
+    pub seed: u64,
+    /// Trials per keep probability.
+    pub trials: u64,
+    /// The keep probabilities, in the order given.
+    pub keep_probs: Vec<f64>,
+    /// The dropout scheme.
+    pub scheme: &'static str,
+    /// f32 or f64.
+    pub precision: &'static str,
+    /// plain or fma.
+    pub arithmetic: &'static str,
+    /// The network: `notebook`, or the path of the network file.
+    pub network: String,
+    /// Worker threads.
+    pub threads: usize,
+    /// The random generator and key layout.
+    pub generator: &'static str,
+    /// When the sweep started, RFC 3339 UTC.
+    pub started_at: String,
+    /// Wall time, seconds.
+    pub wall_seconds: f64,
+    /// SHA-256 of sweep.csv.
     pub sha256: std::collections::BTreeMap<String, String>,
 }
 

@@ -12,8 +12,9 @@
 //! Modules, one concept each:
 //! - [`arithmetic`]: the working precision and how matrix-product sums round (TensorFlow's order);
 //! - [`network`]: the network, its per-trial quantities and its backpropagation;
-//! - [`dropout`]: the keep probability, the mask and TensorFlow 1.x dropout;
-//! - [`seeding`]: the seeding contract, where each trial's mask comes from;
+//! - [`network_file`]: networks from JSON files;
+//! - [`dropout`]: the keep probability, the mask and the dropout schemes (TensorFlow 1.x's first);
+//! - [`seeding`]: the seeding contract, where each trial's mask or noise comes from;
 //! - [`engine`]: the parallel, deterministic trial loop;
 //! - [`stats`]: streaming moments, intervals and z-scores;
 //! - [`expectation`]: the exact expectation, by enumeration and in closed form;
@@ -31,12 +32,14 @@
 //! let config = study::StudyConfig {
 //!     trials: 10_000,
 //!     keep_prob: KeepProb::new(0.5).unwrap(),
+//!     scheme: dropout_study::dropout::Scheme::Tf1,
 //!     seed: 0,
+//!     run_stream: 0,
 //!     precision: Precision::F32,
 //!     arithmetic: Arithmetic::Plain,
 //! };
 //! let result = study::run(&Network::notebook(), &config, None, &|_| {}).unwrap();
-//! let grad_w1_0 = &result.summaries[5];
+//! let grad_w1_0 = &result.summaries[6];
 //! assert_eq!(grad_w1_0.quantity, "grad_w1_0");
 //! // The exact expectation is -0.792, not the no-dropout gradient -0.8.
 //! assert!((grad_w1_0.expected + 0.792).abs() < 1e-6);
@@ -50,6 +53,7 @@ pub mod engine;
 pub mod expectation;
 pub mod export;
 pub mod network;
+pub mod network_file;
 pub mod numpy_format;
 pub mod report;
 pub mod reproduce;

@@ -1,4 +1,4 @@
-//! `dropout-study`: parse the command line, run the study or `reproduce`, map errors to exit
+//! `dropout-study`: parse the command line, run the study, `sweep` or `reproduce`, map errors to exit
 //! codes (0 success, 1 a failure during the run, 2 a bad flag or output folder).
 
 mod cli;
@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let outcome = match cli.command {
         Some(cli::Command::Reproduce(args)) => commands::reproduce(&args),
+        Some(cli::Command::Sweep(args)) => commands::sweep(&args),
         None => commands::study(&cli.study),
     };
     match outcome {

@@ -7,7 +7,7 @@
 //! ```text
 //! a      = x w1                  (1xn)
 //! h      = relu(a)
-//! h_drop = dropout(h, keep_prob) (see the dropout module)
+//! h_drop = dropout(h)            (see the dropout module for the schemes)
 //! output = h_drop w2             (1xk)
 //! loss   = mean((output - y)^2)  over the k outputs
 //! ```
@@ -15,7 +15,8 @@
 //! The backward pass applies TensorFlow's gradient of each operation in turn, in the same
 //! operation order, so that float32 values equal TensorFlow's bit for bit:
 //! `d_sq = 1 / k`, `d_output = d_sq * (2 * (output - y))`, `d_h_drop = d_output w2^T`,
-//! `grad_w2 = h_drop^T d_output`, `d_h = (d_h_drop * mask) / keep_prob`,
+//! `grad_w2 = h_drop^T d_output`, `d_h = dropout'(d_h_drop)` (for `tf1`: `(d_h_drop * mask) /
+//! keep_prob`),
 //! `d_a = d_h * (h > 0 ? 1 : 0)`, `grad_w1 = x^T d_a`.
 //!
 //! Bit-for-bit agreement is claimed for one output (k = 1, the notebook's shape). With several
@@ -25,7 +26,7 @@
 use nalgebra::DMatrix;
 
 use crate::arithmetic::{Arithmetic, Float, matmul_into};
-use crate::dropout::{self, Mask};
+use crate::dropout::{self, Draw, Dropout, Mask};
 
 /// The sizes of a network: `x` is 1xd, `w1` dxn, `w2` nxk, `y` 1xk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -196,8 +197,9 @@ impl<T: Float> Network<T> {
 }
 
 /// The per-trial quantities of a network, flattened in one fixed order:
-/// `loss`, `output` (or `output_0..k-1` when k > 1), `hidden_0..n-1` (after dropout),
-/// `grad_w1_0..d*n-1` and `grad_w2_0..n*k-1`, matrices flattened row-major.
+/// `loss`, `output` (or `output_0..k-1` when k > 1), `d_output` (dL/d output, or
+/// `d_output_0..k-1`), `hidden_0..n-1` (after dropout), `grad_w1_0..d*n-1` and
+/// `grad_w2_0..n*k-1`, matrices flattened row-major.
 ///
 /// The same names are the columns of `trials.csv` and the rows of `summary.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,7 +225,7 @@ impl Layout {
             hidden: n,
             outputs: k,
         } = self.shape;
-        1 + k + n + d * n + n * k
+        1 + 2 * k + n + d * n + n * k
     }
 
     /// Always false: every layout has at least the loss.
@@ -239,9 +241,14 @@ impl Layout {
         1
     }
 
+    /// Index of the first component of dL/d output.
+    pub fn d_output(&self) -> usize {
+        1 + self.shape.outputs
+    }
+
     /// Index of the first hidden unit (after dropout).
     pub fn hidden(&self) -> usize {
-        1 + self.shape.outputs
+        1 + 2 * self.shape.outputs
     }
 
     /// Index of the first component of `grad_w1`.
@@ -267,10 +274,12 @@ impl Layout {
             outputs: k,
         } = self.shape;
         let mut names = vec!["loss".to_string()];
-        if k == 1 {
-            names.push("output".to_string());
-        } else {
-            names.extend((0..k).map(|j| format!("output_{j}")));
+        for base in ["output", "d_output"] {
+            if k == 1 {
+                names.push(base.to_string());
+            } else {
+                names.extend((0..k).map(|j| format!("{base}_{j}")));
+            }
         }
         names.extend((0..n).map(|i| format!("hidden_{i}")));
         names.extend((0..d * n).map(|i| format!("grad_w1_{i}")));
@@ -336,21 +345,16 @@ impl<T: Float> Workspace<T> {
         self.h.as_slice()
     }
 
-    /// Runs one trial, forward and backward, with dropout mask `keep` (one flag per hidden unit)
-    /// at `keep_prob`, and returns its quantities in [`Layout`] order.
+    /// Runs one trial, forward and backward, with `dropout` and the trial's draw (its mask, or
+    /// its noise for the Gaussian scheme), and returns its quantities in [`Layout`] order.
     ///
     /// `network` must be the network the workspace was built for.
-    pub fn run(&mut self, network: &Network<T>, keep_prob: T, keep: &[bool]) -> &[T] {
+    pub fn run(&mut self, network: &Network<T>, dropout: &Dropout, draw: Draw<'_, T>) -> &[T] {
         let k = self.output.ncols();
         let arithmetic = self.arithmetic;
 
         // Forward: dropout on h, readout, squared loss.
-        dropout::forward(
-            self.h.as_slice(),
-            keep_prob,
-            keep,
-            self.h_drop.as_mut_slice(),
-        );
+        dropout::forward(dropout, self.h.as_slice(), draw, self.h_drop.as_mut_slice());
         matmul_into(
             &mut self.output,
             &self.h_drop,
@@ -400,9 +404,9 @@ impl<T: Float> Workspace<T> {
         // `h > 0` rather than selecting, so a blocked negative gradient becomes -0 here (the
         // product below, which starts from +0, turns it back into +0).
         dropout::backward(
+            dropout,
             self.d_h_drop.as_slice(),
-            keep_prob,
-            keep,
+            draw,
             self.d_h.as_mut_slice(),
         );
         for (d, &h) in self.d_h.iter_mut().zip(self.h.iter()) {
@@ -422,7 +426,8 @@ impl<T: Float> Workspace<T> {
         let layout = self.layout;
         let record = &mut self.record;
         record[Layout::LOSS] = loss;
-        record[layout.output()..layout.hidden()].copy_from_slice(self.output.as_slice());
+        record[layout.output()..layout.d_output()].copy_from_slice(self.output.as_slice());
+        record[layout.d_output()..layout.hidden()].copy_from_slice(self.d_output.as_slice());
         record[layout.hidden()..layout.grad_w1()].copy_from_slice(self.h_drop.as_slice());
         write_row_major(
             &self.grad_w1,
@@ -432,9 +437,9 @@ impl<T: Float> Workspace<T> {
         &self.record
     }
 
-    /// Runs one trial with a [`Mask`]; see [`Workspace::run`].
-    pub fn run_mask(&mut self, network: &Network<T>, keep_prob: T, mask: &Mask) -> &[T] {
-        self.run(network, keep_prob, mask.keep())
+    /// Runs one trial of a mask scheme with a [`Mask`]; see [`Workspace::run`].
+    pub fn run_mask(&mut self, network: &Network<T>, dropout: &Dropout, mask: &Mask) -> &[T] {
+        self.run(network, dropout, Draw::Mask(mask.keep()))
     }
 }
 
@@ -462,10 +467,10 @@ mod tests {
         let layout = Layout::new(Network::notebook().shape());
         assert_eq!(
             layout.names().join(","),
-            "loss,output,hidden_0,hidden_1,hidden_2,grad_w1_0,grad_w1_1,grad_w1_2,\
+            "loss,output,d_output,hidden_0,hidden_1,hidden_2,grad_w1_0,grad_w1_1,grad_w1_2,\
              grad_w2_0,grad_w2_1,grad_w2_2"
         );
-        assert_eq!(layout.len(), 11);
+        assert_eq!(layout.len(), 12);
         assert!(!layout.is_gradient(layout.grad_w1() - 1));
         assert!(layout.is_gradient(layout.grad_w1()));
     }
@@ -478,7 +483,10 @@ mod tests {
             outputs: 2,
         };
         let names = Layout::new(shape).names();
-        assert_eq!(names[1..3], ["output_0", "output_1"]);
+        assert_eq!(
+            names[1..5],
+            ["output_0", "output_1", "d_output_0", "d_output_1"]
+        );
         assert_eq!(names.len(), Layout::new(shape).len());
         assert_eq!(names.last().unwrap(), "grad_w2_3");
     }

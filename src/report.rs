@@ -9,6 +9,52 @@ use std::fmt::Write as _;
 
 use crate::stats::QuantitySummary;
 
+/// How a quantity's exact expectation relates to its no-dropout value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Relation {
+    /// Equal up to f64 rounding (the output, `d_output` and hidden units of mean-keeping schemes).
+    Equal,
+    /// Moved by the dropout penalty (the loss and weight gradients of mean-keeping schemes).
+    Penalised,
+    /// Moved otherwise (`unscaled` dropout shrinks the expected output by `p`).
+    Shifted,
+    /// The same in every draw (the inactive unit's quantities): no spread, no test.
+    Constant,
+}
+
+impl Relation {
+    /// The name written to `summary.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Relation::Equal => "equal",
+            Relation::Penalised => "penalised",
+            Relation::Shifted => "shifted",
+            Relation::Constant => "constant",
+        }
+    }
+}
+
+/// Classifies a quantity: `constant` when it never varies (by its exact standard deviation where
+/// the masks were enumerated, by the trials' otherwise), `equal` when the exact expectation equals
+/// the no-dropout value up to f64 rounding, else `penalised` under a scheme that keeps the mean
+/// and `shifted` under one that does not.
+pub fn relation(s: &QuantitySummary, scheme_preserves_mean: bool) -> Relation {
+    let never_varies = match s.exact_std {
+        Some(std) => std == 0.0,
+        None => s.moments.std() == Some(0.0),
+    };
+    if never_varies {
+        Relation::Constant
+    } else if equal_up_to_rounding(s.expected, s.no_dropout) {
+        Relation::Equal
+    } else if scheme_preserves_mean {
+        Relation::Penalised
+    } else {
+        Relation::Shifted
+    }
+}
+
 /// A difference between two f64 reference values counts as rounding when it is at most this
 /// fraction of their magnitude (or of 1 for values near zero). Enumeration sums at most 2^20
 /// terms, each carrying a few units of 1.1e-16; 1e-12 is well above that and many orders below
@@ -49,40 +95,51 @@ pub fn table(summaries: &[QuantitySummary]) -> String {
 
 /// The finding in plain words: where the expectation equals the no-dropout value, where and by
 /// how much it differs, and whether the Monte Carlo means agree with the exact expectation.
-pub fn finding(summaries: &[QuantitySummary], keep_prob: f64, seed: u64) -> String {
+pub fn finding(
+    summaries: &[QuantitySummary],
+    scheme_preserves_mean: bool,
+    context: &str,
+) -> String {
     let trials = summaries.first().map_or(0, |s| s.moments.count);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "Finding ({trials} trials, keep_prob {keep_prob}, seed {seed}):"
-    );
-
-    // Constant quantities have no spread and no test.
-    let constant: Vec<&QuantitySummary> = summaries
-        .iter()
-        .filter(|s| s.moments.std() == Some(0.0))
-        .collect();
-    let (equal, differ): (Vec<&QuantitySummary>, Vec<&QuantitySummary>) = summaries
-        .iter()
-        .filter(|s| s.moments.std() != Some(0.0))
-        .partition(|s| equal_up_to_rounding(s.expected, s.no_dropout));
+    let _ = writeln!(out, "Finding ({trials} trials, {context}):");
+    let by = |r: Relation| -> Vec<&QuantitySummary> {
+        summaries
+            .iter()
+            .filter(|s| relation(s, scheme_preserves_mean) == r)
+            .collect()
+    };
 
     // Where the expectation equals the no-dropout value.
+    let equal = by(Relation::Equal);
     if !equal.is_empty() {
         let _ = writeln!(
             out,
-            "- Equal: E[{}] equals the no-dropout value (exact up to f64 rounding). Inverted \
-             dropout keeps the expected forward pass.",
+            "- Equal: E[{}] equal the no-dropout values (exact up to f64 rounding). Dropout \
+             keeps the expected forward pass here.",
             names(&equal)
         );
     }
 
     // Where it differs, and whether this run can see it.
+    let differ: Vec<&QuantitySummary> = summaries
+        .iter()
+        .filter(|s| {
+            matches!(
+                relation(s, scheme_preserves_mean),
+                Relation::Penalised | Relation::Shifted
+            )
+        })
+        .collect();
     if !differ.is_empty() {
+        let why = if scheme_preserves_mean {
+            "by the dropout penalty and its gradient"
+        } else {
+            "because this scheme does not rescale the kept units"
+        };
         let _ = writeln!(
             out,
-            "- Not equal: the expectation differs from the no-dropout value by the dropout \
-             penalty and its gradient:"
+            "- Not equal: the expectation differs from the no-dropout value {why}:"
         );
         for s in &differ {
             let gap = s.expected - s.no_dropout;
@@ -91,10 +148,11 @@ pub fn finding(summaries: &[QuantitySummary], keep_prob: f64, seed: u64) -> Stri
             } else {
                 String::new()
             };
-            let seen = match s.moments.std_error() {
-                Some(se) if se > 0.0 => {
-                    format!(", {:.1} standard errors of this run", gap.abs() / se)
-                }
+            let seen = match (s.moments.std_error(), s.trials_to_detect()) {
+                (Some(se), Some(needed)) if se > 0.0 => format!(
+                    "; {:.1} standard errors of this run ({needed} trials detect it with power 0.8)",
+                    gap.abs() / se
+                ),
                 _ => String::new(),
             };
             let _ = writeln!(
@@ -127,6 +185,7 @@ pub fn finding(summaries: &[QuantitySummary], keep_prob: f64, seed: u64) -> Stri
             worst.quantity
         );
     }
+    let constant = by(Relation::Constant);
     if !constant.is_empty() {
         let _ = writeln!(
             out,
@@ -162,6 +221,8 @@ mod tests {
             moments,
             no_dropout,
             expected,
+            exact_std: None,
+            penalty_gradient: None,
         }
     }
 
@@ -175,10 +236,10 @@ mod tests {
                 summary("grad_w1_0", &[-0.7, -0.9, -0.8, -0.77], -0.8, -0.792),
                 summary("hidden_1", &[0.0, 0.0, 0.0, 0.0], 0.0, 0.0),
             ],
-            0.5,
-            0,
+            true,
+            "keep_prob 0.5",
         );
-        assert!(text.contains("- Equal: E[output] equals"), "{text}");
+        assert!(text.contains("- Equal: E[output] equal"), "{text}");
         assert!(
             text.contains(
                 "grad_w1_0  E = -0.792000 vs -0.800000 without dropout: +0.008000 (+1.000%)"
@@ -189,6 +250,6 @@ mod tests {
             text.contains("Constant in every trial (no spread, no test): hidden_1."),
             "{text}"
         );
-        assert!(!text.contains("E[grad_w1_0] equals"), "{text}");
+        assert!(!text.contains("E[grad_w1_0] equal"), "{text}");
     }
 }

@@ -14,7 +14,7 @@
 use serde::Serialize;
 
 use crate::arithmetic::{Arithmetic, Float};
-use crate::dropout::{KeepProb, Mask};
+use crate::dropout::{Dropout, KeepProb, Mask};
 use crate::network::{Network, Shape, Workspace};
 use crate::numpy_format::{format_array_2d, format_scalar_f32};
 
@@ -29,6 +29,8 @@ pub struct SingleRun<T: Float + Serialize> {
     pub precision: &'static str,
     /// `plain` or `fma`.
     pub arithmetic: &'static str,
+    /// The dropout scheme.
+    pub scheme: &'static str,
     /// The loss.
     pub loss: T,
     /// The output row (1xk).
@@ -58,14 +60,14 @@ pub fn notebook_cases() -> [(KeepProb, Mask); 2] {
     ]
 }
 
-/// Runs `network` once in precision `T` with `mask` at `keep_prob`.
+/// Runs `network` once in precision `T` with `mask` under `dropout` (a mask scheme).
 ///
 /// # Panics
 /// When the mask does not have one flag per hidden unit (the caller parses it against the
-/// network).
+/// network), or for the Gaussian scheme, which has no mask.
 pub fn run<T: Float + Serialize>(
     network: &Network<f64>,
-    keep_prob: KeepProb,
+    dropout: &Dropout,
     mask: &Mask,
     arithmetic: Arithmetic,
 ) -> SingleRun<T> {
@@ -75,28 +77,29 @@ pub fn run<T: Float + Serialize>(
         "one mask flag per hidden unit"
     );
     let working = network.cast::<T>();
+    let dropout = dropout.in_precision::<T>();
     let mut workspace = Workspace::new(&working, arithmetic);
     let layout = workspace.layout();
-    let keep_prob = T::from_f64(keep_prob.get());
     let active = workspace
         .hidden_before_dropout()
         .iter()
         .map(|&h| h > T::ZERO)
         .collect();
-    let values = workspace.run_mask(&working, keep_prob, mask);
+    let values = workspace.run_mask(&working, &dropout, mask);
     SingleRun {
-        keep_prob,
+        keep_prob: T::from_f64(dropout.keep_prob.get()),
         mask: mask.to_string(),
         precision: T::PRECISION.name(),
         arithmetic: arithmetic.name(),
+        scheme: dropout.scheme.name(),
         loss: values[0],
-        output: values[layout.output()..layout.hidden()].to_vec(),
+        output: values[layout.output()..layout.d_output()].to_vec(),
         hidden: values[layout.hidden()..layout.grad_w1()].to_vec(),
         grad_w1: values[layout.grad_w1()..layout.grad_w2()].to_vec(),
         grad_w2: values[layout.grad_w2()..].to_vec(),
         shape: network.shape(),
         active,
-        kept: if keep_prob == T::ONE {
+        kept: if dropout.is_identity() {
             vec![true; mask.len()]
         } else {
             mask.keep().to_vec()
@@ -169,16 +172,22 @@ fn join_and(units: &[usize]) -> String {
 mod tests {
     use super::*;
 
+    use crate::dropout::Scheme;
+
+    fn tf1(p: KeepProb) -> Dropout {
+        Dropout::new(Scheme::Tf1, p)
+    }
+
     #[test]
     fn flow_line_names_kept_active_units() {
         let network = Network::notebook();
         let [(p1, m1), (p2, m2)] = notebook_cases();
-        let run1 = run::<f32>(&network, p1, &m1, Arithmetic::Plain);
+        let run1 = run::<f32>(&network, &tf1(p1), &m1, Arithmetic::Plain);
         assert_eq!(
             run1.flow_line(),
             "gradients flow back through hidden units 1 and 3; unit 2 is inactive (relu input <= 0)"
         );
-        let run2 = run::<f32>(&network, p2, &m2, Arithmetic::Plain);
+        let run2 = run::<f32>(&network, &tf1(p2), &m2, Arithmetic::Plain);
         assert_eq!(
             run2.flow_line(),
             "gradients flow back through hidden unit 1; unit 2 is inactive (relu input <= 0); \
@@ -190,10 +199,10 @@ mod tests {
     fn json_keeps_the_shortest_float32_text() {
         let network = Network::notebook();
         let [_, (p, m)] = notebook_cases();
-        let json = run::<f32>(&network, p, &m, Arithmetic::Plain).to_json();
+        let json = run::<f32>(&network, &tf1(p), &m, Arithmetic::Plain).to_json();
         assert_eq!(
             json,
-            r#"{"keep_prob":0.5,"mask":"100","precision":"f32","arithmetic":"plain","loss":3.8416002,"output":[0.040000003],"hidden":[0.2,0.0,0.0],"grad_w1":[-1.5680001,0.0,0.0],"grad_w2":[-0.78400004,0.0,0.0]}"#
+            r#"{"keep_prob":0.5,"mask":"100","precision":"f32","arithmetic":"plain","scheme":"tf1","loss":3.8416002,"output":[0.040000003],"hidden":[0.2,0.0,0.0],"grad_w1":[-1.5680001,0.0,0.0],"grad_w2":[-0.78400004,0.0,0.0]}"#
         );
     }
 }

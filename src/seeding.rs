@@ -1,17 +1,28 @@
-//! The seeding contract: where each trial's dropout mask comes from.
+//! The seeding contract: where each trial's dropout mask (or noise) comes from.
 //!
 //! This module owns the only source of randomness in a study. The contract, which results may
 //! cite:
 //!
-//! > Trial `t` (counting from 0) of a study with seed `s` on a network with `n` hidden units reads
-//! > the 32-bit words `t*n, t*n + 1, ..., t*n + n - 1` of the ChaCha8 keystream (stream 0) whose
-//! > 256-bit key is `s` as 8 little-endian bytes followed by 24 zero bytes. Hidden unit `i` (from
-//! > 0) is kept when word `t*n + i` is below `round(keep_prob * 2^32)`.
+//! > Every random word comes from the ChaCha8 keystream whose 256-bit key is the seed `s` as 8
+//! > little-endian bytes, then the *run stream* `r` as 8 little-endian bytes, then the *kind* as
+//! > 8 little-endian bytes, then 8 zero bytes. The main study has `r = 0`; each keep probability
+//! > `p` of a sweep has `r` = the IEEE-754 bits of `p` as an f64.
+//! >
+//! > Mask schemes (kind 0): trial `t` (from 0) on a network with `n` hidden units reads the 32-bit
+//! > words `t*n, ..., t*n + n - 1` of ChaCha stream (nonce) 0. Hidden unit `i` (from 0) is kept
+//! > when word `t*n + i` is below `round(keep_prob * 2^32)`.
+//! >
+//! > The Gaussian scheme (kind 1): trial `t` reads ChaCha stream (nonce) `t` from its start and
+//! > draws one standard normal per hidden unit, unit 0 first, with rand_distr's `StandardNormal`;
+//! > unit `i`'s multiplier is `1 + sqrt((1-p)/p) * z_i`.
 //!
-//! A trial's mask therefore depends on `(s, t)` and the keep probability alone: not on the thread
-//! count, the block size, the order in which blocks run, nor on how the trial range is split
-//! across processes or machines. ChaCha8 is a named, portable generator (rand's `ChaCha8Rng`):
-//! the same words on every platform and release, unlike rand's `StdRng` and `SmallRng`.
+//! A trial's draw therefore depends on `(s, r, t)` and the keep probability alone: not on the
+//! thread count, the block size, the order in which blocks run, nor on how the trial range is
+//! split across processes or machines. ChaCha8 is a named, portable generator (rand's
+//! `ChaCha8Rng`): the same words on every platform and release, unlike rand's `StdRng` and
+//! `SmallRng`. Masks are therefore the same everywhere; Gaussian draws are the same on one
+//! platform, but rand_distr does not promise bit-identical normals across platforms (its rare
+//! tail path calls the platform's `exp` and `ln`).
 //!
 //! Comparing a whole 32-bit word with a threshold keeps a unit with probability
 //! `round(keep_prob * 2^32) / 2^32`, within `2^-33` of `keep_prob` (exactly `keep_prob` for 0.5,
@@ -20,16 +31,117 @@
 //! from a different generator (Philox) as `floor(keep_prob + uniform)`; the notebook sets no
 //! seed, so its masks cannot be replayed and only their distribution is shared.
 //!
-//! Words run out at `2^68` per key, so `trials * n` must stay below that: [`MaskSampler::new`]
-//! checks it.
+//! Words run out at `2^68` per stream, so a mask run needs `trials * n` below that:
+//! [`TrialSampler::new`] checks it.
 
 use rand::rngs::ChaCha8Rng;
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_distr::StandardNormal;
 
-use crate::dropout::KeepProb;
+use crate::dropout::{Dropout, KeepProb};
 
-/// The generator's name, as recorded in `run.json`.
-pub const GENERATOR: &str = "ChaCha8 (rand::rngs::ChaCha8Rng), stream 0, key = seed as 8 little-endian bytes + 24 zero bytes";
+/// The generator and key layout, as recorded in `run.json`.
+pub const GENERATOR: &str = "ChaCha8 (rand::rngs::ChaCha8Rng); key = seed, run stream, kind as \
+                             little-endian u64s + 8 zero bytes; masks: nonce 0, words t*n..t*n+n-1; \
+                             gaussian: nonce t, rand_distr StandardNormal";
+
+/// The run stream of the main study.
+pub const MAIN_RUN_STREAM: u64 = 0;
+
+/// The run stream of one keep probability of a sweep: the bits of `keep_prob` as an f64.
+pub fn sweep_run_stream(keep_prob: KeepProb) -> u64 {
+    keep_prob.get().to_bits()
+}
+
+/// The ChaCha8 key of `(seed, run stream, kind)`.
+fn key(seed: u64, run_stream: u64, kind: u64) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..16].copy_from_slice(&run_stream.to_le_bytes());
+    key[16..24].copy_from_slice(&kind.to_le_bytes());
+    key
+}
+
+/// Draws what each trial needs, following the seeding contract: a mask for mask schemes, one
+/// noise multiplier per unit (in f64) for the Gaussian scheme.
+#[derive(Debug)]
+pub enum TrialSampler {
+    /// Masks (kind 0).
+    Mask(MaskSampler),
+    /// Gaussian noise (kind 1).
+    Noise(NoiseSampler),
+}
+
+impl TrialSampler {
+    /// A sampler for `trials` trials of `units` hidden units of `dropout`, positioned at trial 0.
+    ///
+    /// # Errors
+    /// [`TooManyWords`] when a mask run needs more words than one stream holds.
+    pub fn new(
+        seed: u64,
+        run_stream: u64,
+        dropout: &Dropout,
+        units: usize,
+        trials: u64,
+    ) -> Result<Self, TooManyWords> {
+        if dropout.scheme.uses_mask() {
+            MaskSampler::with_stream(seed, run_stream, dropout.keep_prob, units, trials)
+                .map(TrialSampler::Mask)
+        } else {
+            Ok(TrialSampler::Noise(NoiseSampler::new(
+                seed,
+                run_stream,
+                dropout.noise_std(),
+            )))
+        }
+    }
+
+    /// Moves to trial `trial`.
+    pub fn seek(&mut self, trial: u64) {
+        match self {
+            TrialSampler::Mask(s) => s.seek(trial),
+            TrialSampler::Noise(s) => s.trial = trial,
+        }
+    }
+
+    /// Draws the current trial into `keep` (mask schemes) or `noise` (Gaussian) and moves on.
+    #[inline]
+    pub fn next(&mut self, keep: &mut [bool], noise: &mut [f64]) {
+        match self {
+            TrialSampler::Mask(s) => s.next_mask(keep),
+            TrialSampler::Noise(s) => s.next_noise(noise),
+        }
+    }
+}
+
+/// Draws the Gaussian multipliers `1 + std * z` of consecutive trials (kind 1 of the contract).
+#[derive(Debug)]
+pub struct NoiseSampler {
+    rng: ChaCha8Rng,
+    std: f64,
+    trial: u64,
+}
+
+impl NoiseSampler {
+    /// A sampler of multipliers with standard deviation `std`, at trial 0.
+    pub fn new(seed: u64, run_stream: u64, std: f64) -> Self {
+        NoiseSampler {
+            rng: ChaCha8Rng::from_seed(key(seed, run_stream, 1)),
+            std,
+            trial: 0,
+        }
+    }
+
+    /// Draws one multiplier per unit for the current trial and moves to the next.
+    pub fn next_noise(&mut self, noise: &mut [f64]) {
+        self.rng.set_stream(self.trial);
+        for xi in noise.iter_mut() {
+            let z: f64 = self.rng.sample(StandardNormal);
+            *xi = 1.0 + self.std * z;
+        }
+        self.trial += 1;
+    }
+}
 
 /// The number of 32-bit words in one ChaCha keystream: `2^68`.
 const STREAM_WORDS: u128 = 1 << 68;
@@ -55,7 +167,8 @@ pub struct TooManyWords {
 }
 
 impl MaskSampler {
-    /// A sampler for `trials` trials of `units` hidden units, positioned at trial 0.
+    /// A sampler of the main study's masks for `trials` trials of `units` hidden units,
+    /// positioned at trial 0.
     ///
     /// # Errors
     /// [`TooManyWords`] when `trials * units` words exceed one keystream.
@@ -65,13 +178,25 @@ impl MaskSampler {
         units: usize,
         trials: u64,
     ) -> Result<Self, TooManyWords> {
+        Self::with_stream(seed, MAIN_RUN_STREAM, keep_prob, units, trials)
+    }
+
+    /// As [`MaskSampler::new`], on run stream `run_stream`.
+    ///
+    /// # Errors
+    /// [`TooManyWords`] when `trials * units` words exceed one keystream.
+    pub fn with_stream(
+        seed: u64,
+        run_stream: u64,
+        keep_prob: KeepProb,
+        units: usize,
+        trials: u64,
+    ) -> Result<Self, TooManyWords> {
         if u128::from(trials) * units as u128 > STREAM_WORDS {
             return Err(TooManyWords { trials, units });
         }
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&seed.to_le_bytes());
         Ok(MaskSampler {
-            rng: ChaCha8Rng::from_seed(key),
+            rng: ChaCha8Rng::from_seed(key(seed, run_stream, 0)),
             threshold: keep_threshold(keep_prob),
             units,
         })
@@ -159,6 +284,37 @@ mod tests {
         assert_eq!(words, [0x2fef003e, 0xd6405f89, 0xe8b85b7f, 0xa1a5091f]);
         sampler.seek(16);
         assert_eq!(sampler.rng.next_u32(), 0x0dfaaed2);
+    }
+
+    #[test]
+    fn noise_of_a_trial_depends_on_its_index_not_on_where_reading_started() {
+        let draw = |from: u64, count: usize| {
+            let mut s = NoiseSampler::new(5, 0, 0.5);
+            s.trial = from;
+            (0..count)
+                .map(|_| {
+                    let mut noise = [0.0; 3];
+                    s.next_noise(&mut noise);
+                    noise
+                })
+                .collect::<Vec<_>>()
+        };
+        let all = draw(0, 20);
+        assert_eq!(draw(13, 7), all[13..]);
+        assert_ne!(all[0], all[1]);
+    }
+
+    #[test]
+    fn sweep_streams_differ_from_the_main_stream_and_from_each_other() {
+        let p = |v| KeepProb::new(v).unwrap();
+        let first = |stream| {
+            let mut s = MaskSampler::with_stream(1, stream, p(0.5), 1, 10).unwrap();
+            s.rng.next_u32()
+        };
+        let a = first(MAIN_RUN_STREAM);
+        let b = first(sweep_run_stream(p(0.5)));
+        let c = first(sweep_run_stream(p(0.6)));
+        assert!(a != b && b != c && a != c);
     }
 
     #[test]

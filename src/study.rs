@@ -1,23 +1,24 @@
 //! A whole study: the trials in the chosen precision, measured against the exact expectation.
 //!
-//! This module owns the step from a configuration to results: it rounds the network and the keep
-//! probability to the working precision, runs the engine, and pairs each quantity's Monte Carlo
-//! moments with its no-dropout value and its exact expectation.
+//! This module owns the step from a configuration to results: it rounds the network and the
+//! dropout parameters to the working precision, runs the engine, and pairs each quantity's Monte
+//! Carlo moments (at the end and at every convergence checkpoint) with its no-dropout value and
+//! its exact expectation.
 //!
 //! The reference values are computed in f64 on the network *as the run holds it*: a float32 run's
-//! weights and keep probability are first rounded to float32, then widened exactly. The trials
-//! differ from those references only by float32 rounding inside a trial (relative `1e-7` or less)
-//! and by the mask probability's `2^-33` quantisation (see the seeding module), both far below the
-//! standard error of any feasible run.
+//! weights, keep probability and (for `scale`) `1/keep_prob` are first rounded to float32, then
+//! widened exactly. The trials differ from those references only by float32 rounding inside a
+//! trial (relative `1e-7` or less) and by the mask probability's `2^-33` quantisation (see the
+//! seeding module), both far below the standard error of any feasible run.
 
 use std::io::Write;
 
 use crate::arithmetic::{Arithmetic, Float, Precision};
-use crate::dropout::{KeepProb, Mask};
+use crate::dropout::{Dropout, KeepProb, Mask, Scheme};
 use crate::engine::{self, EngineConfig, EngineError};
-use crate::expectation::{self, TooManyUnits};
+use crate::expectation::{self, Method};
 use crate::network::{Layout, Network};
-use crate::stats::QuantitySummary;
+use crate::stats::{ChiSquareTest, Moments, QuantitySummary, chi_square_goodness_of_fit};
 
 /// What a study runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -26,8 +27,12 @@ pub struct StudyConfig {
     pub trials: u64,
     /// The keep probability.
     pub keep_prob: KeepProb,
-    /// The seed of the mask stream.
+    /// The dropout scheme.
+    pub scheme: Scheme,
+    /// The seed.
     pub seed: u64,
+    /// The run stream of the seeding contract: 0 for a study, the keep_prob's bits in a sweep.
+    pub run_stream: u64,
     /// The per-trial precision.
     pub precision: Precision,
     /// How matrix-product sums round.
@@ -47,19 +52,35 @@ pub struct MaskRow {
     pub probability: f64,
 }
 
+/// The running summaries after the first `trials` trials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Trials so far.
+    pub trials: u64,
+    /// One summary per quantity, in layout order.
+    pub summaries: Vec<QuantitySummary>,
+}
+
 /// The results of a study.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StudyResult {
     /// One summary per quantity, in layout order.
     pub summaries: Vec<QuantitySummary>,
-    /// Every mask pattern in pattern order; `None` when the network has too many hidden units.
+    /// The summaries at the convergence checkpoints ([`checkpoints`]).
+    pub checkpoints: Vec<Checkpoint>,
+    /// Every mask pattern in pattern order; `None` for the Gaussian scheme and above 20 hidden
+    /// units.
     pub masks: Option<Vec<MaskRow>>,
+    /// The chi-square test of the mask counts against their probabilities.
+    pub mask_chi_square: Option<ChiSquareTest>,
     /// Trials in which some quantity was NaN or infinite.
     pub nonfinite_trials: u64,
-    /// The keep probability the run divided by (rounded to its precision).
-    pub keep_prob_used: KeepProb,
-    /// The dropout penalty `R` on the loss.
-    pub penalty: f64,
+    /// The dropout as the run computed it (parameters rounded to its precision).
+    pub dropout: Dropout,
+    /// The dropout penalty `R` on the loss, for the schemes that keep the mean.
+    pub penalty: Option<f64>,
+    /// How the exact expectation was computed.
+    pub method: Method,
 }
 
 /// Why a study failed.
@@ -68,16 +89,34 @@ pub enum StudyError {
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] EngineError),
-    /// The exact expectation cannot be enumerated.
-    #[error(transparent)]
-    TooManyUnits(#[from] TooManyUnits),
+}
+
+/// The convergence checkpoints of a run of `trials` trials: 10, 20, 50, 100, 200, 500, ... below
+/// `trials`, then `trials` itself.
+pub fn checkpoints(trials: u64) -> Vec<u64> {
+    let mut points = Vec::new();
+    let mut decade = 10u64;
+    'outer: loop {
+        for factor in [1, 2, 5] {
+            match decade.checked_mul(factor) {
+                Some(c) if c < trials => points.push(c),
+                _ => break 'outer,
+            }
+        }
+        match decade.checked_mul(10) {
+            Some(next) => decade = next,
+            None => break,
+        }
+    }
+    points.push(trials);
+    points
 }
 
 /// Runs a study of `network` on the current rayon pool; see [`engine::run`] for `rows` and
 /// `progress`.
 ///
 /// # Errors
-/// [`StudyError`] when the engine fails or the network is too wide to enumerate.
+/// [`StudyError`] when the engine fails.
 pub fn run(
     network: &Network<f64>,
     config: &StudyConfig,
@@ -96,46 +135,64 @@ fn run_in<T: Float>(
     rows: Option<&mut (dyn Write + Send)>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<StudyResult, StudyError> {
-    // The network and keep probability as this precision holds them, and their exact twins.
+    // The network and dropout as this precision holds them, and their exact twins.
     let working = network.cast::<T>();
     let exact = working.cast::<f64>();
-    let keep_prob = config.keep_prob.in_precision::<T>();
+    let dropout = Dropout::new(config.scheme, config.keep_prob).in_precision::<T>();
 
-    // References first: a network too wide to enumerate fails before any trial runs.
-    let expected = expectation::enumerate(&exact, keep_prob)?;
+    // References.
+    let expected = expectation::exact(&exact, &dropout);
     let no_dropout = expectation::no_dropout(&exact);
-    let penalty = expectation::penalty(&exact, keep_prob);
+    let penalty_gradient = expectation::penalty_gradient(&exact, &dropout);
+    let penalty = expectation::penalty(&exact, &dropout);
 
     // The trials.
     let engine_config = EngineConfig {
         trials: config.trials,
-        keep_prob,
+        dropout,
         seed: config.seed,
+        run_stream: config.run_stream,
         arithmetic: config.arithmetic,
+        checkpoints: checkpoints(config.trials),
     };
     let output = engine::run(&working, &engine_config, rows, progress)?;
 
     // Pair each quantity's moments with its references.
     let names = Layout::new(network.shape()).names();
-    let summaries = names
-        .into_iter()
-        .enumerate()
-        .map(|(i, quantity)| QuantitySummary {
-            quantity,
-            moments: output.moments[i],
-            no_dropout: no_dropout[i],
-            expected: expected[i],
+    let summarise = |moments: &[Moments]| -> Vec<QuantitySummary> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, quantity)| QuantitySummary {
+                quantity: quantity.clone(),
+                moments: moments[i],
+                no_dropout: no_dropout[i],
+                expected: expected.mean[i],
+                exact_std: expected.std(i),
+                penalty_gradient: penalty_gradient.as_ref().map(|g| g[i]),
+            })
+            .collect()
+    };
+    let summaries = summarise(&output.moments);
+    let checkpoints = output
+        .checkpoints
+        .iter()
+        .map(|(trials, moments)| Checkpoint {
+            trials: *trials,
+            summaries: summarise(moments),
         })
         .collect();
+
+    // The mask table and its test.
     let units = network.shape().hidden;
-    let masks = output.mask_counts.map(|counts| {
+    let masks: Option<Vec<MaskRow>> = output.mask_counts.map(|counts| {
         counts
             .into_iter()
             .enumerate()
             .map(|(index, count)| {
                 let mask = Mask::from_pattern_index(index as u64, units);
                 MaskRow {
-                    probability: mask.probability(keep_prob),
+                    probability: mask.probability(dropout.keep_prob),
                     frequency: count as f64 / config.trials as f64,
                     count,
                     mask,
@@ -143,11 +200,39 @@ fn run_in<T: Float>(
             })
             .collect()
     });
+    let mask_chi_square = masks.as_ref().and_then(|rows| {
+        let counts: Vec<u64> = rows.iter().map(|r| r.count).collect();
+        let probabilities: Vec<f64> = rows.iter().map(|r| r.probability).collect();
+        chi_square_goodness_of_fit(&counts, &probabilities)
+    });
+
     Ok(StudyResult {
         summaries,
+        checkpoints,
         masks,
+        mask_chi_square,
         nonfinite_trials: output.nonfinite_trials,
-        keep_prob_used: keep_prob,
+        dropout,
         penalty,
+        method: expected.method,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_are_log_spaced_and_end_at_the_trial_count() {
+        assert_eq!(checkpoints(1), vec![1]);
+        assert_eq!(checkpoints(10), vec![10]);
+        assert_eq!(
+            checkpoints(100_000),
+            vec![
+                10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000
+            ]
+        );
+        assert_eq!(checkpoints(150), vec![10, 20, 50, 100, 150]);
+        assert_eq!(*checkpoints(u64::MAX).last().unwrap(), u64::MAX);
+    }
 }

@@ -8,11 +8,13 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
-const TRIAL_COLUMNS: &str = "trial,mask,loss,output,hidden_0,hidden_1,hidden_2,grad_w1_0,\
-                             grad_w1_1,grad_w1_2,grad_w2_0,grad_w2_1,grad_w2_2";
+const TRIAL_COLUMNS: &str = "trial,mask,loss,output,d_output,hidden_0,hidden_1,hidden_2,\
+                             grad_w1_0,grad_w1_1,grad_w1_2,grad_w2_0,grad_w2_1,grad_w2_2";
 const SUMMARY_COLUMNS: &str = "quantity,trials,mean,std,std_error,ci95_low,ci95_high,no_dropout,\
                                expected,mean_minus_expected,z_vs_expected,\
-                               expected_minus_no_dropout";
+                               expected_minus_no_dropout,penalty_gradient,p_vs_expected,\
+                               p_vs_expected_holm,z_vs_no_dropout,p_vs_no_dropout,\
+                               p_vs_no_dropout_holm,relation,trials_to_detect,scheme";
 
 fn study(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dropout-study"))
@@ -57,7 +59,13 @@ fn a_study_writes_every_file_with_its_columns_and_rows() {
     let files: Vec<String> = hashes(dir.path()).into_keys().collect();
     assert_eq!(
         files,
-        ["masks.csv", "run.json", "summary.csv", "trials.csv"]
+        [
+            "convergence.csv",
+            "masks.csv",
+            "run.json",
+            "summary.csv",
+            "trials.csv"
+        ]
     );
 
     // trials.csv: header and one row per trial, in trial order.
@@ -67,7 +75,7 @@ fn a_study_writes_every_file_with_its_columns_and_rows() {
     assert_eq!(lines.len(), 5001);
     for (t, line) in lines[1..].iter().enumerate() {
         let fields: Vec<&str> = line.split(',').collect();
-        assert_eq!(fields.len(), 13);
+        assert_eq!(fields.len(), 14);
         assert_eq!(fields[0], t.to_string());
         assert!(fields[1].len() == 3 && fields[1].chars().all(|c| c == '0' || c == '1'));
     }
@@ -84,13 +92,49 @@ fn a_study_writes_every_file_with_its_columns_and_rows() {
         quantities.join(","),
         TRIAL_COLUMNS.trim_start_matches("trial,mask,")
     );
-    let hidden_1: Vec<&str> = rows[4].split(',').collect();
-    assert_eq!((hidden_1[0], hidden_1[10]), ("hidden_1", ""));
+    let column = |name: &str| SUMMARY_COLUMNS.split(',').position(|c| c == name).unwrap();
+    let hidden_1: Vec<&str> = rows[5].split(',').collect();
+    assert_eq!(hidden_1[0], "hidden_1");
+    assert_eq!(hidden_1[column("z_vs_expected")], "");
+    assert_eq!(hidden_1[column("relation")], "constant");
+    let grad_w1_0: Vec<&str> = rows[7].split(',').collect();
+    assert_eq!(grad_w1_0[0], "grad_w1_0");
+    assert_eq!(grad_w1_0[column("relation")], "penalised");
+    // ((z_0.975 + z_0.8) * 0.79208082 / 0.008)^2 = 76942.56, from the exact std over the three
+    // values grad_w1_0 takes (-1.568, -1.6 and 0 with probabilities 1/4, 1/4, 1/2), computed
+    // independently in Python with SciPy's normal quantiles on the float32 weights.
+    assert_eq!(grad_w1_0[column("trials_to_detect")], "76943");
+    // dR/dw1_0 = 2 ((1-p)/p) h_0 w2_0^2 x with p = 0.5 and the float32 weights: a few f64
+    // operations, so equal to 4 ulps.
+    let penalty_gradient: f64 = grad_w1_0[column("penalty_gradient")].parse().unwrap();
+    let by_hand = 2.0 * f64::from(0.1f32) * f64::from(0.2f32).powi(2);
+    assert!((penalty_gradient - by_hand).abs() <= 4.0 * f64::EPSILON * by_hand);
+    let output_row: Vec<&str> = rows[2].split(',').collect();
+    assert_eq!(
+        (output_row[0], output_row[column("relation")]),
+        ("output", "equal")
+    );
+    assert!(rows[1..].iter().all(|r| r.ends_with(",tf1")));
+
+    // convergence.csv: one row per checkpoint and quantity, the last checkpoint the trial count.
+    let convergence = fs::read_to_string(dir.path().join("convergence.csv")).unwrap();
+    let rows: Vec<&str> = convergence.lines().collect();
+    assert_eq!(
+        rows[0],
+        "checkpoint_trials,quantity,mean,std_error,ci95_low,ci95_high,expected,no_dropout,\
+         mean_minus_expected"
+    );
+    // Checkpoints 10, 20, 50, 100, 200, 500, 1000, 2000, then 5000: 9 checkpoints x 12 quantities.
+    assert_eq!(rows.len(), 1 + 9 * 12);
+    assert!(rows.last().unwrap().starts_with("5000,grad_w2_2,"));
 
     // masks.csv: all 8 patterns, counts adding up to the trials.
     let masks = fs::read_to_string(dir.path().join("masks.csv")).unwrap();
     let rows: Vec<&str> = masks.lines().collect();
-    assert_eq!(rows[0], "mask,count,frequency,probability");
+    assert_eq!(
+        rows[0],
+        "mask,count,frequency,probability,expected_count,chi_square_term"
+    );
     assert_eq!(rows.len(), 9);
     let total: u64 = rows[1..]
         .iter()
@@ -105,8 +149,14 @@ fn a_study_writes_every_file_with_its_columns_and_rows() {
     assert_eq!(run["seed"], 3);
     assert_eq!(run["keep_prob"], 0.5);
     assert_eq!(run["precision"], "f32");
+    assert_eq!(run["scheme"], "tf1");
+    assert_eq!(run["network"], "notebook");
+    assert_eq!(run["expectation_method"], "enumeration");
+    assert_eq!(run["mask_chi_square"]["degrees_of_freedom"], 7);
+    let p = run["mask_chi_square"]["p_value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
     let files = hashes(dir.path());
-    for name in ["trials.csv", "summary.csv", "masks.csv"] {
+    for name in ["trials.csv", "summary.csv", "masks.csv", "convergence.csv"] {
         assert_eq!(run["sha256"][name], files[name], "{name}");
     }
 
@@ -114,7 +164,7 @@ fn a_study_writes_every_file_with_its_columns_and_rows() {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("grad_w1_0"), "{stdout}");
     assert!(
-        stdout.contains("Finding (5000 trials, keep_prob 0.5, seed 3)"),
+        stdout.contains("Finding (5000 trials, keep_prob 0.5, scheme tf1, seed 3"),
         "{stdout}"
     );
 }
@@ -175,7 +225,10 @@ fn no_trials_csv_writes_the_rest_and_removes_a_stale_trials_csv() {
         &["--trials", "100", "--no-trials-csv", "--quiet"],
     );
     let files: Vec<String> = hashes(dir.path()).into_keys().collect();
-    assert_eq!(files, ["masks.csv", "run.json", "summary.csv"]);
+    assert_eq!(
+        files,
+        ["convergence.csv", "masks.csv", "run.json", "summary.csv"]
+    );
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Backpropagation against central finite differences, in f64, on random networks and masks.
+//! Backpropagation against central finite differences, in f64, on random networks and draws of
+//! every dropout scheme.
 //!
 //! The loss is piecewise quadratic in every weight (a relu network with a squared loss), so a
 //! central difference with step `h` is exact up to rounding as long as no relu changes state
@@ -8,7 +9,7 @@
 //! below is four times that, plus the same for the gradient's own rounding.
 
 use dropout_study::arithmetic::Arithmetic;
-use dropout_study::dropout::Mask;
+use dropout_study::dropout::{Draw, Dropout, KeepProb, Scheme};
 use dropout_study::network::{Layout, Network, Workspace};
 use nalgebra::DMatrix;
 use rand::rngs::ChaCha8Rng;
@@ -20,9 +21,26 @@ fn random_matrix(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> DMatrix<f64>
     DMatrix::from_fn(rows, cols, |_, _| rng.random_range(-2.0..2.0))
 }
 
-fn loss(network: &Network<f64>, keep_prob: f64, mask: &Mask) -> f64 {
+/// A trial's draw: a mask for mask schemes, noise multipliers for the Gaussian one.
+struct Trial {
+    dropout: Dropout,
+    keep: Vec<bool>,
+    noise: Vec<f64>,
+}
+
+impl Trial {
+    fn draw(&self) -> Draw<'_, f64> {
+        if self.dropout.scheme.uses_mask() {
+            Draw::Mask(&self.keep)
+        } else {
+            Draw::Noise(&self.noise)
+        }
+    }
+}
+
+fn loss(network: &Network<f64>, trial: &Trial) -> f64 {
     let mut workspace = Workspace::new(network, Arithmetic::Plain);
-    workspace.run_mask(network, keep_prob, mask)[Layout::LOSS]
+    workspace.run(network, &trial.dropout, trial.draw())[Layout::LOSS]
 }
 
 #[test]
@@ -43,7 +61,17 @@ fn backprop_matches_central_differences() {
         } else {
             rng.random_range(0.05..1.0)
         };
-        let mask = Mask::from_flags((0..n).map(|_| rng.random_bool(0.5)).collect());
+        let scheme = [
+            Scheme::Tf1,
+            Scheme::Scale,
+            Scheme::Gaussian,
+            Scheme::Unscaled,
+        ][case % 4];
+        let trial = Trial {
+            dropout: Dropout::new(scheme, KeepProb::new(keep_prob).unwrap()),
+            keep: (0..n).map(|_| rng.random_bool(0.5)).collect(),
+            noise: (0..n).map(|_| rng.random_range(-1.0..3.0)).collect(),
+        };
         let network = Network::new(x.clone(), y.clone(), w1.clone(), w2.clone()).unwrap();
 
         // Skip cases with a relu input within a few steps of its kink.
@@ -55,7 +83,9 @@ fn backprop_matches_central_differences() {
         // The analytic gradient.
         let mut workspace = Workspace::new(&network, Arithmetic::Plain);
         let layout = workspace.layout();
-        let record = workspace.run_mask(&network, keep_prob, &mask).to_vec();
+        let record = workspace
+            .run(&network, &trial.dropout, trial.draw())
+            .to_vec();
         let base = record[Layout::LOSS].abs();
         let tolerance = 4.0 * 2.0 * 16.0 * f64::EPSILON * (base + 1.0) / (2.0 * STEP);
 
@@ -72,7 +102,7 @@ fn backprop_matches_central_differences() {
                             w2[(r, c)] += delta
                         }
                         let net = Network::new(x.clone(), y.clone(), w1, w2).unwrap();
-                        loss(&net, keep_prob, &mask)
+                        loss(&net, &trial)
                     };
                     let numeric = (shifted(STEP) - shifted(-STEP)) / (2.0 * STEP);
                     let analytic = record[first + r * cols + c];

@@ -11,7 +11,7 @@
 use std::process::Command;
 
 use dropout_study::arithmetic::Arithmetic;
-use dropout_study::dropout::{KeepProb, Mask};
+use dropout_study::dropout::{Dropout, KeepProb, Mask, Scheme};
 use dropout_study::network::Network;
 use dropout_study::reproduce::{self, SingleRun};
 use nalgebra::DMatrix;
@@ -31,7 +31,7 @@ fn notebook_run(keep_prob: f64, mask: &str, arithmetic: Arithmetic) -> Vec<f32> 
     let mask = Mask::parse(mask, 3).unwrap();
     flat(&reproduce::run::<f32>(
         &network,
-        KeepProb::new(keep_prob).unwrap(),
+        &Dropout::new(Scheme::Tf1, KeepProb::new(keep_prob).unwrap()),
         &mask,
         arithmetic,
     ))
@@ -175,7 +175,12 @@ fn fma_equals_tensorflow_2_bit_for_bit_on_every_reference_run() {
     let rows = read_reference("tf_float32_reference.csv");
     assert_eq!(rows.len(), 585);
     for r in &rows {
-        let run = reproduce::run::<f32>(&r.network, r.keep_prob, &r.mask, Arithmetic::Fma);
+        let run = reproduce::run::<f32>(
+            &r.network,
+            &Dropout::new(Scheme::Tf1, r.keep_prob),
+            &r.mask,
+            Arithmetic::Fma,
+        );
         assert_bits(&flat(&run), &r.values, &r.case);
     }
 }
@@ -191,7 +196,12 @@ fn plain_equals_tensorflow_eigen_kernels_up_to_the_sign_of_zero() {
     let rows = read_reference("tf_float32_reference_onednn_off.csv");
     let mut signed_zeros = 0;
     for r in &rows {
-        let run = reproduce::run::<f32>(&r.network, r.keep_prob, &r.mask, Arithmetic::Plain);
+        let run = reproduce::run::<f32>(
+            &r.network,
+            &Dropout::new(Scheme::Tf1, r.keep_prob),
+            &r.mask,
+            Arithmetic::Plain,
+        );
         for (got, want) in flat(&run).iter().zip(&r.values) {
             if got.to_bits() != want.to_bits() {
                 assert!(
@@ -217,7 +227,7 @@ fn fma_and_plain_differ_only_where_products_cancel() {
     for r in read_reference("tf_float32_reference.csv") {
         let plain = flat(&reproduce::run::<f32>(
             &r.network,
-            r.keep_prob,
+            &Dropout::new(Scheme::Tf1, r.keep_prob),
             &r.mask,
             Arithmetic::Plain,
         ));

@@ -31,6 +31,9 @@ pub struct Cli {
 pub enum Command {
     /// Reproduce the notebook's single runs exactly (no options), or run one given mask.
     Reproduce(ReproduceArgs),
+    /// Check a results folder: hashes, row counts, and the summary and mask counts recomputed
+    /// from trials.csv.
+    Verify(VerifyArgs),
 }
 
 /// Flags of the study (the command with no name).
@@ -63,6 +66,18 @@ pub struct StudyArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write the results even when some trials produce NaN or infinite values (with a warning;
+    /// run.json counts them in nonfinite_trials).
+    #[arg(long)]
+    pub allow_nonfinite: bool,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The results folder to check (a study's --out).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Flags of `reproduce`.

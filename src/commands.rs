@@ -17,7 +17,9 @@ use dropout_study::study::{self, StudyConfig, StudyError};
 use dropout_study::{report, stats::QuantitySummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Format, ReproduceArgs, StudyArgs};
+use crate::cli::{Format, ReproduceArgs, StudyArgs, VerifyArgs};
+use crate::faults;
+use crate::interrupt::Interrupt;
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +37,33 @@ pub enum AppError {
     #[error(transparent)]
     Study(#[from] StudyError),
     /// Some trials produced NaN or infinite values (exit 1).
-    #[error("{0} trials produced NaN or infinite values; no results were written")]
+    #[error(
+        "{0} trials produced NaN or infinite values; no results were written \
+         (give --allow-nonfinite to write them anyway, counted in run.json's nonfinite_trials)"
+    )]
     NonFinite(u64),
+    /// SIGINT or SIGTERM arrived during the study (exit 128 + the signal's number).
+    #[error(
+        "interrupted by {}: {}",
+        signal_name(*signal),
+        if *committed {
+            format!("the new results had been written and now replace the previous ones in {}", dir.display())
+        } else {
+            format!("no results were written; the previous results in {} are unchanged", dir.display())
+        }
+    )]
+    Interrupted {
+        /// The signal's number.
+        signal: i32,
+        /// The output folder.
+        dir: std::path::PathBuf,
+        /// Whether the signal came while the new results were replacing the previous ones,
+        /// which then completed.
+        committed: bool,
+    },
+    /// The results folder given to `verify` fails a check (exit 1); the failures are printed.
+    #[error("{0}")]
+    Verify(String),
     /// Another I/O failure (exit 1).
     #[error("{context}: {source}")]
     Io {
@@ -52,9 +79,22 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Usage(_) | AppError::OutDir(_) => 2,
+            AppError::Interrupted { signal, .. } => 128 + *signal as u8,
             _ => 1,
         }
     }
+
+    /// What to do about a full disk, when this failure is one.
+    pub fn hint(&self) -> Option<&'static str> {
+        faults::is_disk_full(self).then_some(
+            "the disk holding the output folder is full: free some space there, or give --out a \
+             folder on another disk; the previous results in it are unchanged",
+        )
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    signal_hook::low_level::signal_name(signal).unwrap_or("a signal")
 }
 
 /// Runs the study: trials, output files, then the table and the finding on stdout.
@@ -71,6 +111,8 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         arithmetic: args.arithmetic,
     };
 
+    // Signals only set a flag from here on, so that nothing half-written is left.
+    let interrupt = Interrupt::install(&args.out)?;
     // The output folder and the thread pool, before any work.
     let mut out = OutputDir::prepare(&args.out).map_err(AppError::OutDir)?;
     let pool = rayon::ThreadPoolBuilder::new()
@@ -93,10 +135,22 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         Some(file)
     };
     let rows = trials_csv.as_mut().map(|f| f as &mut (dyn Write + Send));
-    let result = pool.install(|| study::run(&network, &config, rows, &|n| progress.inc(n)))?;
+    let result = pool.install(|| {
+        let progress = &|n| progress.inc(n);
+        study::run_until_stopped(&network, &config, rows, progress, interrupt.flag())
+    });
     progress.finish_and_clear();
-    if result.nonfinite_trials > 0 {
+    interrupt.check(false)?;
+    let result = result?;
+    if result.nonfinite_trials > 0 && !args.allow_nonfinite {
         return Err(AppError::NonFinite(result.nonfinite_trials));
+    }
+    if result.nonfinite_trials > 0 {
+        eprintln!(
+            "warning: {} of {} trials produced NaN or infinite values; the statistics they enter \
+             are NaN or infinite, and run.json counts them in nonfinite_trials",
+            result.nonfinite_trials, args.trials
+        );
     }
 
     // The other files, each hashed as it is written.
@@ -146,10 +200,13 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
     })?;
     out.finish(file)?;
 
-    // Everything is complete: replace the previous results.
+    // Everything is complete: replace the previous results. A signal from here on lets the
+    // replacement finish (see the interrupt module).
+    interrupt.check(false)?;
     let folder = out.path().to_path_buf();
     let stale_trials = args.no_trials_csv && out.remove_stale("trials.csv")?;
     out.commit()?;
+    interrupt.check(true)?;
     if !args.quiet {
         let written: Vec<&str> = record.sha256.keys().map(String::as_str).collect();
         eprintln!(
@@ -281,4 +338,30 @@ fn print_stdout(text: &str) {
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
+}
+
+/// Runs `verify`: checks a results folder, prints `ok: ...` or one line per failure.
+pub fn verify(args: &VerifyArgs) -> Result<(), AppError> {
+    if !args.dir.is_dir() {
+        return Err(AppError::Usage(format!(
+            "verify: {} is not a folder; give the --out folder of a study, such as results",
+            args.dir.display()
+        )));
+    }
+    let report = dropout_study::verify::verify(&args.dir);
+    if report.failures.is_empty() {
+        print_stdout(&format!("ok: {}\n", report.checked));
+        Ok(())
+    } else {
+        let mut text = String::new();
+        for failure in &report.failures {
+            text += &format!("{failure}\n");
+        }
+        print_stdout(&text);
+        Err(AppError::Verify(format!(
+            "{} failed {} check(s); its files do not agree with run.json or with each other",
+            args.dir.display(),
+            report.failures.len()
+        )))
+    }
 }

@@ -11,6 +11,7 @@
 //! standard error of any feasible run.
 
 use std::io::Write;
+use std::sync::atomic::AtomicBool;
 
 use crate::arithmetic::{Arithmetic, Float, Precision};
 use crate::dropout::{KeepProb, Mask};
@@ -84,9 +85,24 @@ pub fn run(
     rows: Option<&mut (dyn Write + Send)>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<StudyResult, StudyError> {
+    run_until_stopped(network, config, rows, progress, &AtomicBool::new(false))
+}
+
+/// [`run`], which gives up with [`EngineError::Interrupted`] soon after `stop` is set; see
+/// [`engine::run_until_stopped`].
+///
+/// # Errors
+/// As [`run`], and [`StudyError::Engine`] with [`EngineError::Interrupted`] when stopped.
+pub fn run_until_stopped(
+    network: &Network<f64>,
+    config: &StudyConfig,
+    rows: Option<&mut (dyn Write + Send)>,
+    progress: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
+) -> Result<StudyResult, StudyError> {
     match config.precision {
-        Precision::F32 => run_in::<f32>(network, config, rows, progress),
-        Precision::F64 => run_in::<f64>(network, config, rows, progress),
+        Precision::F32 => run_in::<f32>(network, config, rows, progress, stop),
+        Precision::F64 => run_in::<f64>(network, config, rows, progress, stop),
     }
 }
 
@@ -95,6 +111,7 @@ fn run_in<T: Float>(
     config: &StudyConfig,
     rows: Option<&mut (dyn Write + Send)>,
     progress: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
 ) -> Result<StudyResult, StudyError> {
     // The network and keep probability as this precision holds them, and their exact twins.
     let working = network.cast::<T>();
@@ -113,7 +130,7 @@ fn run_in<T: Float>(
         seed: config.seed,
         arithmetic: config.arithmetic,
     };
-    let output = engine::run(&working, &engine_config, rows, progress)?;
+    let output = engine::run_until_stopped(&working, &engine_config, rows, progress, stop)?;
 
     // Pair each quantity's moments with its references.
     let names = Layout::new(network.shape()).names();

@@ -10,17 +10,29 @@ use std::io;
 pub fn is_disk_full(error: &(dyn Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(e) = cause {
-        if let Some(io) = e.downcast_ref::<io::Error>()
-            && matches!(
-                io.kind(),
-                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-            )
-        {
-            return true;
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if is_full(io) {
+                return true;
+            }
+            // The csv writer's errors become io::Errors of kind Other that hold the csv::Error,
+            // which does not expose its own I/O cause as a source.
+            if let Some(csv) = io.get_ref().and_then(|e| e.downcast_ref::<csv::Error>())
+                && let csv::ErrorKind::Io(inner) = csv.kind()
+                && is_full(inner)
+            {
+                return true;
+            }
         }
         cause = e.source();
     }
     false
+}
+
+fn is_full(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 #[cfg(test)]
@@ -37,5 +49,7 @@ mod tests {
         assert!(is_disk_full(&full));
         let other = Outer(io::Error::from(io::ErrorKind::PermissionDenied));
         assert!(!is_disk_full(&other));
+        let csv: io::Error = csv::Error::from(io::Error::from_raw_os_error(28)).into();
+        assert!(is_disk_full(&Outer(csv)));
     }
 }

@@ -361,7 +361,7 @@ pub fn verify(args: &VerifyArgs) -> Result<(), AppError> {
         Err(AppError::Verify(format!(
             "{} failed {} check(s); its files do not agree with run.json or with each other",
             args.dir.display(),
-            report.failures.len()
+            report.failed
         )))
     }
 }

@@ -71,8 +71,11 @@ const SUMMARY_COLUMNS: [&str; 12] = [
 pub struct Report {
     /// What was checked, in one line (meaningful when there are no failures).
     pub checked: String,
-    /// One line per failure: file, line or column, found and expected values.
+    /// One line per failure: file, line or column, found and expected values (at most
+    /// twenty per file, then a line counting the rest).
     pub failures: Vec<String>,
+    /// The number of failures, listed or not.
+    pub failed: usize,
 }
 
 /// The parameters of the run, from `run.json`.
@@ -125,6 +128,10 @@ impl Failures {
         }
     }
 
+    fn count(&self) -> usize {
+        self.per_file.values().sum()
+    }
+
     fn finish(mut self) -> Vec<String> {
         for (file, count) in &self.per_file {
             if *count > LISTED_PER_FILE {
@@ -145,6 +152,7 @@ pub fn verify(dir: &Path) -> Report {
     let Some(run) = read_run(dir, &mut failures) else {
         return Report {
             checked: String::new(),
+            failed: failures.count(),
             failures: failures.finish(),
         };
     };
@@ -236,6 +244,7 @@ pub fn verify(dir: &Path) -> Report {
     };
     Report {
         checked: format!("{}: {} {what}", dir.display(), checked.join(", ")),
+        failed: failures.count(),
         failures: failures.finish(),
     }
 }

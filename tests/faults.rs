@@ -382,6 +382,9 @@ fn the_engine_counts_trials_whose_values_overflow() {
         .sum();
     assert!(kept_unit_1 > 4000 && kept_unit_1 < 6000, "{kept_unit_1}");
     assert_eq!(f32_run.nonfinite_trials, kept_unit_1);
-    assert!(!f32_run.summaries[0].moments.mean.is_finite());
+    let loss = &f32_run.summaries[0].moments;
+    assert!(!loss.mean.is_finite());
+    // The spread of values that are not all finite is not a number either, never 0.
+    assert!(loss.std().is_some_and(f64::is_nan), "{loss:?}");
     assert_eq!(run(Precision::F64).nonfinite_trials, 0);
 }

@@ -33,6 +33,9 @@ pub enum Command {
     Reproduce(ReproduceArgs),
     /// Run the study at several keep probabilities into sweep.csv.
     Sweep(SweepArgs),
+    /// Check a results folder: hashes, row counts, and the summary and mask counts recomputed
+    /// from trials.csv.
+    Verify(VerifyArgs),
 }
 
 /// Flags every run shares: what is run, and how.
@@ -101,9 +104,21 @@ pub struct StudyArgs {
     /// Do not write trials.csv (a stale one from an earlier run is removed).
     #[arg(long)]
     pub no_trials_csv: bool,
+    /// Write the results even when some trials produce NaN or infinite values (with a warning;
+    /// run.json counts them in nonfinite_trials).
+    #[arg(long)]
+    pub allow_nonfinite: bool,
     /// What is run, and how.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The results folder to check (a study's --out).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Flags of `reproduce`.

@@ -18,7 +18,9 @@ use dropout_study::study::{self, StudyConfig, StudyError};
 use dropout_study::{network_file, report, reproduce};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{Format, ReproduceArgs, StudyArgs, SweepArgs};
+use crate::cli::{Format, ReproduceArgs, StudyArgs, SweepArgs, VerifyArgs};
+use crate::faults;
+use crate::interrupt::Interrupt;
 
 /// A failure, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +38,33 @@ pub enum AppError {
     #[error(transparent)]
     Study(#[from] StudyError),
     /// Some trials produced NaN or infinite values (exit 1).
-    #[error("{0} trials produced NaN or infinite values; no results were written")]
+    #[error(
+        "{0} trials produced NaN or infinite values; no results were written \
+         (give --allow-nonfinite to write them anyway, counted in run.json's nonfinite_trials)"
+    )]
     NonFinite(u64),
+    /// SIGINT or SIGTERM arrived during the study (exit 128 + the signal's number).
+    #[error(
+        "interrupted by {}: {}",
+        signal_name(*signal),
+        if *committed {
+            format!("the new results had been written and now replace the previous ones in {}", dir.display())
+        } else {
+            format!("no results were written; the previous results in {} are unchanged", dir.display())
+        }
+    )]
+    Interrupted {
+        /// The signal's number.
+        signal: i32,
+        /// The output folder.
+        dir: std::path::PathBuf,
+        /// Whether the signal came while the new results were replacing the previous ones,
+        /// which then completed.
+        committed: bool,
+    },
+    /// The results folder given to `verify` fails a check (exit 1); the failures are printed.
+    #[error("{0}")]
+    Verify(String),
     /// Another I/O failure (exit 1).
     #[error("cannot write {context}: {source}")]
     Io {
@@ -53,9 +80,22 @@ impl AppError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AppError::Usage(_) | AppError::OutDir(_) => 2,
+            AppError::Interrupted { signal, .. } => 128 + *signal as u8,
             _ => 1,
         }
     }
+
+    /// What to do about a full disk, when this failure is one.
+    pub fn hint(&self) -> Option<&'static str> {
+        faults::is_disk_full(self).then_some(
+            "the disk holding the output folder is full: free some space there, or give --out a \
+             folder on another disk; the previous results in it are unchanged",
+        )
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    signal_hook::low_level::signal_name(signal).unwrap_or("a signal")
 }
 
 /// The network to run and its name for `run.json`: the file given, or the notebook's.
@@ -100,6 +140,8 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         arithmetic: run.arithmetic,
     };
 
+    // Signals only set a flag from here on, so that nothing half-written is left.
+    let interrupt = Interrupt::install(&run.out)?;
     // The output folder and the thread pool, before any work.
     let mut out = OutputDir::prepare(&run.out).map_err(AppError::OutDir)?;
     let pool = thread_pool(run.threads)?;
@@ -119,10 +161,22 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         Some(file)
     };
     let rows = trials_csv.as_mut().map(|f| f as &mut (dyn Write + Send));
-    let result = pool.install(|| study::run(&network, &config, rows, &|n| progress.inc(n)))?;
+    let result = pool.install(|| {
+        let progress = &|n| progress.inc(n);
+        study::run_until_stopped(&network, &config, rows, progress, interrupt.flag())
+    });
     progress.finish_and_clear();
-    if result.nonfinite_trials > 0 {
+    interrupt.check(false)?;
+    let result = result?;
+    if result.nonfinite_trials > 0 && !args.allow_nonfinite {
         return Err(AppError::NonFinite(result.nonfinite_trials));
+    }
+    if result.nonfinite_trials > 0 {
+        eprintln!(
+            "warning: {} of {} trials produced NaN or infinite values; the statistics they enter \
+             are NaN or infinite, and run.json counts them in nonfinite_trials",
+            result.nonfinite_trials, args.trials
+        );
     }
 
     // The other files, each hashed as it is written.
@@ -174,7 +228,9 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
     write_json_file(&mut out, "run.json", &record)?;
 
     // Everything is complete: replace the previous results, and remove what this run does not
-    // replace (a trials.csv or masks.csv of an earlier run would not match this run.json).
+    // replace (a trials.csv or masks.csv of an earlier run would not match this run.json). A
+    // signal from here on lets the replacement finish (see the interrupt module).
+    interrupt.check(false)?;
     let folder = out.path().to_path_buf();
     let mut removed = Vec::new();
     for stale in ["trials.csv", "masks.csv"] {
@@ -183,6 +239,7 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         }
     }
     out.commit()?;
+    interrupt.check(true)?;
     if !run.quiet {
         let written: Vec<&str> = record.sha256.keys().map(String::as_str).collect();
         eprintln!(
@@ -234,6 +291,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
     let clock = Instant::now();
     let run = &args.run;
     let (network, network_name) = load_network(run.network.as_deref(), run.precision)?;
+    let interrupt = Interrupt::install(&run.out)?;
     let mut out = OutputDir::prepare(&run.out).map_err(AppError::OutDir)?;
     let pool = thread_pool(run.threads)?;
     let keep_probs = &args.keep_probs.0;
@@ -255,7 +313,12 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
             precision: run.precision,
             arithmetic: run.arithmetic,
         };
-        let result = pool.install(|| study::run(&network, &config, None, &|n| progress.inc(n)))?;
+        let result = pool.install(|| {
+            let progress = &|n| progress.inc(n);
+            study::run_until_stopped(&network, &config, None, progress, interrupt.flag())
+        });
+        interrupt.check(false)?;
+        let result = result?;
         if result.nonfinite_trials > 0 {
             return Err(AppError::NonFinite(result.nonfinite_trials));
         }
@@ -312,7 +375,9 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
     };
     write_json_file(&mut out, "sweep.json", &record)?;
     let folder = out.path().to_path_buf();
+    interrupt.check(false)?;
     out.commit()?;
+    interrupt.check(true)?;
     if !run.quiet {
         eprintln!("wrote sweep.csv and sweep.json to {}", folder.display());
         print_stdout(&lines);
@@ -448,4 +513,30 @@ fn print_stdout(text: &str) {
     let _ = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
+}
+
+/// Runs `verify`: checks a results folder, prints `ok: ...` or one line per failure.
+pub fn verify(args: &VerifyArgs) -> Result<(), AppError> {
+    if !args.dir.is_dir() {
+        return Err(AppError::Usage(format!(
+            "verify: {} is not a folder; give the --out folder of a study, such as results",
+            args.dir.display()
+        )));
+    }
+    let report = dropout_study::verify::verify(&args.dir);
+    if report.failures.is_empty() {
+        print_stdout(&format!("ok: {}\n", report.checked));
+        Ok(())
+    } else {
+        let mut text = String::new();
+        for failure in &report.failures {
+            text += &format!("{failure}\n");
+        }
+        print_stdout(&text);
+        Err(AppError::Verify(format!(
+            "{} failed {} check(s); its files do not agree with run.json or with each other",
+            args.dir.display(),
+            report.failed
+        )))
+    }
 }

@@ -13,6 +13,7 @@
 //! of the blocks before it.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -68,6 +69,9 @@ pub enum EngineError {
     /// Writing the trial rows failed.
     #[error("writing trials.csv failed: {0}")]
     Write(#[source] io::Error),
+    /// The stop flag given to [`run_until_stopped`] was set before the last wave of blocks.
+    #[error("the run was stopped before its last trial")]
+    Interrupted,
 }
 
 /// Above this many hidden units a block lists its trials' pattern indices instead of holding a
@@ -137,8 +141,26 @@ impl Tally {
 pub fn run<T: Float>(
     network: &Network<T>,
     config: &EngineConfig,
+    rows: Option<&mut (dyn Write + Send)>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<EngineOutput, EngineError> {
+    run_until_stopped(network, config, rows, progress, &AtomicBool::new(false))
+}
+
+/// [`run`], which gives up when `stop` is set (by a signal handler, say).
+///
+/// The flag is read before each wave of blocks (at most four blocks of [`BLOCK_TRIALS`] trials
+/// per thread, milliseconds of work), so a run stops within one wave of the flag being set.
+/// Rows already written to `rows` stay written: the caller discards them.
+///
+/// # Errors
+/// As [`run`], and [`EngineError::Interrupted`] when `stop` was set before the last wave.
+pub fn run_until_stopped<T: Float>(
+    network: &Network<T>,
+    config: &EngineConfig,
     mut rows: Option<&mut (dyn Write + Send)>,
     progress: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
 ) -> Result<EngineOutput, EngineError> {
     let units = network.shape().hidden;
     // Checks the run fits in one random stream; each worker then builds its own sampler.
@@ -168,6 +190,9 @@ pub fn run<T: Float>(
     };
     let mut first = 0;
     while first < blocks {
+        if stop.load(Ordering::Relaxed) {
+            return Err(EngineError::Interrupted);
+        }
         // Run one wave of blocks in parallel, each with its own generator and buffers.
         let last = (first + wave).min(blocks);
         let results: Vec<Block> = (first as usize..last as usize)

@@ -122,11 +122,13 @@ impl OutputDir {
             writer,
             hasher,
         } = file;
+        // Errors name the file's final name, the one its reader knows.
+        let target = self.dir.join(&name);
         let file = writer
             .into_inner()
-            .map_err(|e| ExportError::new("cannot write", &temp, e.into_error()))?;
+            .map_err(|e| ExportError::new("cannot write", &target, e.into_error()))?;
         file.sync_all()
-            .map_err(|e| ExportError::new("cannot write", &temp, e))?;
+            .map_err(|e| ExportError::new("cannot write", &target, e))?;
         self.staged.push((temp, name));
         Ok(hex(&hasher.finalize()))
     }

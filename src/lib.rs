@@ -22,7 +22,8 @@
 //! - [`reproduce`]: the notebook's single runs, in its own print format or as JSON;
 //! - [`numpy_format`]: numpy's way of printing float32 arrays;
 //! - [`export`]: the output files, written atomically;
-//! - [`report`]: the table and the finding printed after a study.
+//! - [`report`]: the table and the finding printed after a study;
+//! - [`verify`]: the checks of a results folder against its `run.json` and its own trials.
 //!
 //! # Example
 //! ```
@@ -60,3 +61,4 @@ pub mod reproduce;
 pub mod seeding;
 pub mod stats;
 pub mod study;
+pub mod verify;

@@ -1,8 +1,11 @@
-//! `dropout-study`: parse the command line, run the study, `sweep` or `reproduce`, map errors to exit
-//! codes (0 success, 1 a failure during the run, 2 a bad flag or output folder).
+//! `dropout-study`: parse the command line, run the study, `sweep`, `reproduce` or `verify`, map
+//! errors to exit codes (0 success, 1 a failure during the run, 2 a bad flag or output folder,
+//! 130 or 143 interrupted by SIGINT or SIGTERM).
 
 mod cli;
 mod commands;
+mod faults;
+mod interrupt;
 
 use std::process::ExitCode;
 
@@ -13,12 +16,16 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Some(cli::Command::Reproduce(args)) => commands::reproduce(&args),
         Some(cli::Command::Sweep(args)) => commands::sweep(&args),
+        Some(cli::Command::Verify(args)) => commands::verify(&args),
         None => commands::study(&cli.study),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
+            if let Some(hint) = error.hint() {
+                eprintln!("{hint}");
+            }
             ExitCode::from(error.exit_code())
         }
     }

@@ -69,7 +69,13 @@ impl Moments {
     ///
     /// `None` when `count < 2`, where it is undefined.
     pub fn std(&self) -> Option<f64> {
-        (self.count >= 2).then(|| (self.m2.max(0.0) / (self.count - 1) as f64).sqrt())
+        // max(0.0) clears a rounding below zero; a NaN (from non-finite values) stays NaN.
+        let m2 = if self.m2.is_nan() {
+            self.m2
+        } else {
+            self.m2.max(0.0)
+        };
+        (self.count >= 2).then(|| (m2 / (self.count - 1) as f64).sqrt())
     }
 
     /// The standard error of the mean, `std / sqrt(count)`; `None` when `count < 2`.

@@ -12,6 +12,7 @@
 //! seeding module), both far below the standard error of any feasible run.
 
 use std::io::Write;
+use std::sync::atomic::AtomicBool;
 
 use crate::arithmetic::{Arithmetic, Float, Precision};
 use crate::dropout::{Dropout, KeepProb, Mask, Scheme};
@@ -123,9 +124,24 @@ pub fn run(
     rows: Option<&mut (dyn Write + Send)>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<StudyResult, StudyError> {
+    run_until_stopped(network, config, rows, progress, &AtomicBool::new(false))
+}
+
+/// [`run`], which gives up with [`EngineError::Interrupted`] soon after `stop` is set; see
+/// [`engine::run_until_stopped`].
+///
+/// # Errors
+/// As [`run`], and [`StudyError::Engine`] with [`EngineError::Interrupted`] when stopped.
+pub fn run_until_stopped(
+    network: &Network<f64>,
+    config: &StudyConfig,
+    rows: Option<&mut (dyn Write + Send)>,
+    progress: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
+) -> Result<StudyResult, StudyError> {
     match config.precision {
-        Precision::F32 => run_in::<f32>(network, config, rows, progress),
-        Precision::F64 => run_in::<f64>(network, config, rows, progress),
+        Precision::F32 => run_in::<f32>(network, config, rows, progress, stop),
+        Precision::F64 => run_in::<f64>(network, config, rows, progress, stop),
     }
 }
 
@@ -134,6 +150,7 @@ fn run_in<T: Float>(
     config: &StudyConfig,
     rows: Option<&mut (dyn Write + Send)>,
     progress: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
 ) -> Result<StudyResult, StudyError> {
     // The network and dropout as this precision holds them, and their exact twins.
     let working = network.cast::<T>();
@@ -155,7 +172,7 @@ fn run_in<T: Float>(
         arithmetic: config.arithmetic,
         checkpoints: checkpoints(config.trials),
     };
-    let output = engine::run(&working, &engine_config, rows, progress)?;
+    let output = engine::run_until_stopped(&working, &engine_config, rows, progress, stop)?;
 
     // Pair each quantity's moments with its references.
     let names = Layout::new(network.shape()).names();

@@ -272,3 +272,209 @@ fn bad_input_is_refused_by_flag_with_exit_2_and_nothing_written() {
     assert!(stderr.contains("--out must be a folder"), "{stderr}");
     assert_eq!(fs::read_to_string(&a_file).unwrap(), "x");
 }
+
+#[test]
+fn sweep_writes_one_row_per_keep_prob_and_quantity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let output = study(&[
+        "sweep",
+        "--keep-probs",
+        "0.5,1",
+        "--trials",
+        "3000",
+        "--out",
+        out,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sweep = fs::read_to_string(dir.path().join("sweep.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = sweep.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        rows[0].join(","),
+        "keep_prob,quantity,trials,expected,no_dropout,penalty,penalty_gradient,mean,std_error,\
+         z_vs_expected,scheme"
+    );
+    assert_eq!(rows.len(), 1 + 2 * 12);
+    // At keep_prob 1 there is no dropout: every expectation is the no-dropout value, R is 0.
+    for row in rows.iter().filter(|r| r[0] == "1.0") {
+        assert_eq!(row[3], row[4], "{row:?}");
+        assert_eq!(row[5], "0.0");
+    }
+    let loss_half = rows
+        .iter()
+        .find(|r| r[0] == "0.5" && r[1] == "loss")
+        .unwrap();
+    assert!((loss_half[5].parse::<f64>().unwrap() - 0.0008).abs() < 1e-9);
+    let record: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(record["keep_probs"], serde_json::json!([0.5, 1.0]));
+    let hash = format!("{:x}", Sha256::digest(sweep.as_bytes()));
+    assert_eq!(record["sha256"]["sweep.csv"], hash);
+}
+
+#[test]
+fn network_files_extend_the_columns_and_wide_networks_use_the_closed_form() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+
+    // Two inputs, six hidden units, two outputs.
+    let dir = tempfile::tempdir().unwrap();
+    let network = examples.join("two_outputs.json");
+    study_in(
+        dir.path(),
+        &[
+            "--network",
+            network.to_str().unwrap(),
+            "--trials",
+            "2000",
+            "--quiet",
+        ],
+    );
+    let trials = fs::read_to_string(dir.path().join("trials.csv")).unwrap();
+    let header: Vec<&str> = trials.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header[..9],
+        [
+            "trial",
+            "mask",
+            "loss",
+            "output_0",
+            "output_1",
+            "d_output_0",
+            "d_output_1",
+            "hidden_0",
+            "hidden_1"
+        ]
+    );
+    assert_eq!(header.len(), 2 + 1 + 2 + 2 + 6 + 12 + 12);
+    assert_eq!(header.last(), Some(&"grad_w2_11"));
+    let masks = fs::read_to_string(dir.path().join("masks.csv")).unwrap();
+    assert_eq!(masks.lines().count(), 1 + 64);
+
+    // 24 hidden units: no enumeration, no mask table.
+    let dir = tempfile::tempdir().unwrap();
+    let network = examples.join("wide_24_hidden.json");
+    study_in(
+        dir.path(),
+        &[
+            "--network",
+            network.to_str().unwrap(),
+            "--trials",
+            "2000",
+            "--quiet",
+        ],
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["expectation_method"], "closed_form");
+    assert_eq!(run["network"], network.to_str().unwrap());
+    assert!(!dir.path().join("masks.csv").exists());
+    let second = fs::read_to_string(dir.path().join("trials.csv")).unwrap();
+    assert_eq!(
+        second
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .nth(1)
+            .unwrap()
+            .len(),
+        24
+    );
+
+    // The notebook's file gives the same files as the built-in network, run.json aside.
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let notebook = examples.join("notebook.json");
+    study_in(
+        a.path(),
+        &[
+            "--network",
+            notebook.to_str().unwrap(),
+            "--trials",
+            "3000",
+            "--quiet",
+        ],
+    );
+    study_in(b.path(), &["--trials", "3000", "--quiet"]);
+    let (mut ha, mut hb) = (hashes(a.path()), hashes(b.path()));
+    ha.remove("run.json");
+    hb.remove("run.json");
+    assert_eq!(ha, hb);
+}
+
+#[test]
+fn the_gaussian_scheme_has_no_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    study_in(
+        dir.path(),
+        &["--scheme", "gaussian", "--trials", "2000", "--quiet"],
+    );
+    let trials = fs::read_to_string(dir.path().join("trials.csv")).unwrap();
+    assert!(
+        trials.lines().nth(1).unwrap().starts_with("0,,"),
+        "an empty mask field"
+    );
+    assert!(!dir.path().join("masks.csv").exists());
+    let summary = fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+    assert!(summary.lines().skip(1).all(|l| l.ends_with(",gaussian")));
+}
+
+#[test]
+fn bad_sweep_and_network_input_is_refused_with_exit_2_and_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let not_json = write("not.json", "x = 1");
+    let missing_field = write("missing.json", r#"{"x": [[1]], "y": [[1]], "w1": [[1]]}"#);
+    let ragged = write(
+        "ragged.json",
+        r#"{"x": [[1]], "y": [[1]], "w1": [[1, 2]], "w2": [[1], [2, 3]]}"#,
+    );
+    let chain = write(
+        "chain.json",
+        r#"{"x": [[1, 2]], "y": [[1]], "w1": [[1, 2]], "w2": [[1], [2]]}"#,
+    );
+    let huge = write(
+        "huge.json",
+        r#"{"x": [[1]], "y": [[1]], "w1": [[1e39]], "w2": [[1]]}"#,
+    );
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["sweep", "--keep-probs", ""], "the list is empty"),
+        (vec!["sweep", "--keep-probs", "0.5,0.5"], "appears twice"),
+        (vec!["sweep", "--keep-probs", "0.5,0"], "outside (0, 1]"),
+        (vec!["sweep", "--keep-probs", "0.5,x"], "is not a number"),
+        (vec!["--scheme", "dropconnect"], "--scheme"),
+        (
+            vec!["--network", "/no/such/file.json"],
+            "cannot read the file",
+        ),
+        (
+            vec!["--network", &not_json],
+            "a network file is a JSON object",
+        ),
+        (vec!["--network", &missing_field], "missing field `w2`"),
+        (
+            vec!["--network", &ragged],
+            "w2 row 2 has 2 values but row 1 has 1",
+        ),
+        (vec!["--network", &chain], "w1 is 1x2 but must be 2x2"),
+        (vec!["--network", &huge], "beyond the range of f32"),
+        (vec!["sweep", "--network", &ragged], "w2 row 2"),
+    ];
+    for (args, needle) in cases {
+        let mut all = args.clone();
+        all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        let output = study(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?} created the output folder");
+    }
+}

@@ -221,6 +221,37 @@ impl MaskSampler {
         }
     }
 
+    /// Draws the masks of the next `out.len()` trials as pattern indices (unit 0 the most
+    /// significant bit, as `Mask::pattern_index`), the same masks [`MaskSampler::next_mask`]
+    /// would give, and moves past them.
+    ///
+    /// # Panics
+    /// When the network has more than 31 hidden units.
+    #[inline]
+    pub fn next_patterns(&mut self, out: &mut [u32]) {
+        assert!(self.units < 32, "pattern indices cover at most 31 units");
+        let threshold = self.threshold;
+        // The keystream in bulk, 64 trials at a time: its little-endian words are the words
+        // next_u32 returns one by one, in the same order.
+        const CHUNK: usize = 64;
+        let mut bytes = [0u8; CHUNK * 4 * 31];
+        for chunk in out.chunks_mut(CHUNK) {
+            let words = chunk.len() * self.units;
+            let bytes = &mut bytes[..words * 4];
+            self.rng.fill_bytes(bytes);
+            let mut word = bytes
+                .chunks_exact(4)
+                .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])) < threshold);
+            for index in chunk.iter_mut() {
+                let mut pattern = 0u32;
+                for _ in 0..self.units {
+                    pattern = (pattern << 1) | u32::from(word.next().expect("one word per unit"));
+                }
+                *index = pattern;
+            }
+        }
+    }
+
     /// The probability with which a unit is actually kept: `round(keep_prob * 2^32) / 2^32`.
     pub fn realised_keep_prob(&self) -> f64 {
         self.threshold as f64 / 4_294_967_296.0
@@ -254,6 +285,23 @@ mod tests {
         let all = masks(7, 0.5, 0, 100);
         assert_eq!(masks(7, 0.5, 37, 63), all[37..]);
         assert_ne!(masks(8, 0.5, 0, 100), all, "another seed gives other masks");
+    }
+
+    #[test]
+    fn pattern_indices_are_the_masks_read_as_binary_numbers() {
+        let p = KeepProb::new(0.3).unwrap();
+        let mut by_mask = MaskSampler::new(4, p, 3, 1000).unwrap();
+        let mut by_pattern = MaskSampler::new(4, p, 3, 1000).unwrap();
+        by_mask.seek(10);
+        by_pattern.seek(10);
+        let mut patterns = [0u32; 100];
+        by_pattern.next_patterns(&mut patterns);
+        for pattern in patterns {
+            let mut keep = [false; 3];
+            by_mask.next_mask(&mut keep);
+            let want = keep.iter().fold(0u32, |acc, &k| (acc << 1) | u32::from(k));
+            assert_eq!(pattern, want);
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The command line: flags, their checks, and the commands (the study, `sweep`, `reproduce`).
+//! The command line: flags, their checks, and the commands (the study, `sweep`, `reproduce`,
+//! `verify`).
 //!
 //! Every flag is checked while it is parsed, before anything is written: a bad value stops the
 //! program with exit code 2 and a message naming the flag, the value and what is accepted.

@@ -1,4 +1,5 @@
-//! The two commands: the study (trials, output files, table and finding) and `reproduce`.
+//! The commands: the study (trials, output files, table and finding), `sweep`, `reproduce` and
+//! `verify`.
 //!
 //! This module owns the order of a study's steps and how each failure is reported: which exit
 //! code, and which message.

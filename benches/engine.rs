@@ -1,0 +1,60 @@
+//! The whole trials engine, `dropout_study::engine::run`, on the notebook network in f32 with
+//! plain arithmetic, one million trials per iteration.
+//!
+//! It runs with the trial rows written to `std::io::sink()` (everything `trials.csv` costs but
+//! the disk) and without rows (aggregate-only, as `--no-trials-csv`), each on a local rayon pool
+//! of 1 thread and of 2 threads, so the rate of each mode and the scaling from 1 to 2 threads
+//! can be read directly. It reports trials per second; set against the `kernel` and `masks`
+//! benches it shows what the engine adds to the per-trial work.
+
+use std::io::Write;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dropout_study::arithmetic::Arithmetic;
+use dropout_study::dropout::KeepProb;
+use dropout_study::engine::{self, EngineConfig};
+use dropout_study::network::Network;
+
+/// Trials per iteration.
+const TRIALS: u64 = 1_000_000;
+
+fn engine_runs(c: &mut Criterion) {
+    let network = Network::notebook().cast::<f32>();
+    let config = EngineConfig {
+        trials: TRIALS,
+        keep_prob: KeepProb::new(0.5).unwrap(),
+        seed: 0,
+        arithmetic: Arithmetic::Plain,
+    };
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(TRIALS));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(4));
+
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        group.bench_function(format!("no_rows_{threads}_threads"), |b| {
+            b.iter(|| {
+                pool.install(|| engine::run(&network, &config, None, &|_| {}))
+                    .expect("the run succeeds")
+            })
+        });
+        group.bench_function(format!("rows_to_sink_{threads}_threads"), |b| {
+            b.iter(|| {
+                let mut sink = std::io::sink();
+                let rows: &mut (dyn Write + Send) = &mut sink;
+                pool.install(|| engine::run(&network, &config, Some(rows), &|_| {}))
+                    .expect("the run succeeds")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engine_runs);
+criterion_main!(benches);

@@ -31,7 +31,7 @@ fn engine_runs(c: &mut Criterion) {
     group.throughput(Throughput::Elements(TRIALS));
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
-    group.measurement_time(Duration::from_secs(4));
+    group.measurement_time(Duration::from_secs(7));
 
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new()

@@ -29,22 +29,29 @@ PY=$VENV/bin/python
 echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== harness: $("$HARNESS" --version 2>/dev/null || echo dropout-study), numpy $("$PY" -c 'import numpy; print(numpy.__version__)'), pandas $("$PY" -c 'import pandas; print(pandas.__version__)')"
 
-# time_one OUTFILE CMD...: runs CMD once; writes "seconds peak_kib" to OUTFILE.
+# time_one OUTFILE CMD...: runs CMD once; writes "wall_seconds peak_kib cpu_seconds" to OUTFILE.
+# The wall time is taken with nanosecond clock readings around the command; the peak resident set
+# size and the CPU time (user + system) come from /usr/bin/time where it exists (0 otherwise).
 time_one() {
     local out=$1
     shift
+    local start end peak=0 cpu=0
+    start=$(date +%s%N)
     if [[ -x /usr/bin/time ]]; then
-        /usr/bin/time -f '%e %M' -o "$out" "$@" > /dev/null
+        /usr/bin/time -f '%M %U %S' -o "$out.mem" "$@" > /dev/null
     else
-        local start end
-        start=$(date +%s.%N)
         "$@" > /dev/null
-        end=$(date +%s.%N)
-        echo "$(echo "$end - $start" | bc -l) 0" > "$out"
     fi
+    end=$(date +%s%N)
+    if [[ -f $out.mem ]]; then
+        read -r peak user sys < <(tail -n 1 "$out.mem")
+        cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
+    fi
+    awk -v ns=$((end - start)) -v m="$peak" -v c="$cpu" 'BEGIN { printf "%.4f %d %s\n", ns / 1e9, m, c }' > "$out"
 }
 
-# measure RUNS CMD...: prints "median_seconds max_peak_kib" over RUNS runs.
+# measure RUNS CMD...: prints "wall_seconds max_peak_kib cpu_seconds" of the run with the median
+# wall time over RUNS runs (the peak is the largest of all runs).
 measure() {
     local runs=$1
     shift
@@ -53,18 +60,18 @@ measure() {
         time_one "$WORK/t" "$@"
         rows+=("$(cat "$WORK/t")")
     done
-    printf '%s\n' "${rows[@]}" | sort -n | awk '{ s[NR] = $1; if ($2 > m) m = $2 }
-        END { printf "%s %d\n", s[int((NR + 1) / 2)], m }'
+    printf '%s\n' "${rows[@]}" | sort -n | awk '{ s[NR] = $1; c[NR] = $3; if ($2 > m) m = $2 }
+        END { k = int((NR + 1) / 2); printf "%s %d %s\n", s[k], m, c[k] }'
 }
 
-printf '\n%-9s %-15s %10s %12s %10s %12s %9s %9s\n' trials variant harness_s harness_MiB numpy_s numpy_MiB numpy/harn harness_trials/s
+printf '\n%-9s %-14s %9s %9s %9s %9s %9s %10s %12s %12s\n' trials variant harness_s cpu_s MiB numpy_s numpy_MiB numpy/harn harness_tr/s tr/cpu_s
 row() { # row N LABEL HARNESS_RESULT NUMPY_RESULT
     local n=$1 label=$2 h=$3 p=$4
     awk -v n="$n" -v l="$label" -v h="$h" -v p="$p" 'BEGIN {
         split(h, a, " "); split(p, b, " ");
-        hs = a[1] + 0; hm = a[2] / 1024;
-        if (p == "") { ps = "-"; pm = "-"; r = "-" } else { ps = sprintf("%.2f", b[1]); pm = sprintf("%.0f", b[2] / 1024); r = sprintf("%.1fx", b[1] / (hs > 0 ? hs : 0.005)) }
-        printf "%-9s %-15s %10.2f %12.1f %10s %12s %9s %9.3g\n", n, l, hs, hm, ps, pm, r, n / (hs > 0 ? hs : 0.005) }'
+        hs = a[1] + 0; if (hs <= 0) hs = 1e-4; hm = a[2] / 1024; hc = a[3] + 0; if (hc <= 0) hc = 0.01;
+        if (p == "") { ps = "-"; pm = "-"; r = "-" } else { ps = sprintf("%.2f", b[1]); pm = sprintf("%.0f", b[2] / 1024); r = sprintf("%.1fx", b[1] / hs) }
+        printf "%-9s %-14s %9.3f %9.2f %9.1f %9s %9s %10s %12.3g %12.3g\n", n, l, hs, a[3], hm, ps, pm, r, n / hs, n / hc }'
 }
 
 for n in 100000 10000000; do
@@ -83,5 +90,7 @@ if [[ -z ${SKIP_1E8:-} ]]; then
 fi
 echo
 echo "Times are wall seconds, process start to exit (the median of $RUNS runs at 1e5, one run above);"
-echo "MiB is the peak resident set size. The /usr/bin/time wall clock has 10 ms resolution."
+echo "cpu_s is the harness's user + system CPU time (10 ms resolution); tr/cpu_s is trials per CPU"
+echo "second, which other load on the machine disturbs less than wall time. MiB is the harness's peak"
+echo "resident set size; numpy/harn is the ratio of wall times."
 if [[ -n ${KEEP_OUTPUT:-} ]]; then echo "outputs kept in $WORK"; fi

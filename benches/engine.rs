@@ -4,22 +4,32 @@
 //! It runs with the trial rows written to `std::io::sink()` (everything `trials.csv` costs but
 //! the disk) and without rows (aggregate-only, as `--no-trials-csv`), each on a local rayon pool
 //! of 1 thread and of 2 threads, so the rate of each mode and the scaling from 1 to 2 threads
-//! can be read directly. It reports trials per second; set against the `kernel` and `masks`
-//! benches it shows what the engine adds to the per-trial work.
+//! can be read directly. Set against the `kernel` and `masks` benches it shows what the engine
+//! adds to the per-trial work.
+//!
+//! Each case is measured twice: `engine/*` in wall time (trials per second, what a user waits
+//! for) and `engine_cpu/*` in the process's CPU time over all threads (trials per CPU second; see
+//! `support`). On an idle machine a 2-thread run that scales perfectly shows twice the wall rate
+//! and the same CPU rate as 1 thread; on a shared machine the wall rate drops with the time the
+//! threads wait for a core, while the CPU rate does not.
+
+mod support;
 
 use std::io::Write;
 use std::time::Duration;
 
+use criterion::measurement::{Measurement, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dropout_study::arithmetic::Arithmetic;
 use dropout_study::dropout::KeepProb;
 use dropout_study::engine::{self, EngineConfig};
 use dropout_study::network::Network;
+use support::CpuTime;
 
 /// Trials per iteration.
 const TRIALS: u64 = 1_000_000;
 
-fn engine_runs(c: &mut Criterion) {
+fn engine_runs<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
     let network = Network::notebook().cast::<f32>();
     let config = EngineConfig {
         trials: TRIALS,
@@ -27,7 +37,7 @@ fn engine_runs(c: &mut Criterion) {
         seed: 0,
         arithmetic: Arithmetic::Plain,
     };
-    let mut group = c.benchmark_group("engine");
+    let mut group = c.benchmark_group(group_name);
     group.throughput(Throughput::Elements(TRIALS));
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
@@ -56,5 +66,18 @@ fn engine_runs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine_runs);
-criterion_main!(benches);
+fn engine_wall(c: &mut Criterion<WallTime>) {
+    engine_runs(c, "engine");
+}
+
+fn engine_cpu(c: &mut Criterion<CpuTime>) {
+    engine_runs(c, "engine_cpu");
+}
+
+criterion_group!(wall, engine_wall);
+criterion_group! {
+    name = cpu;
+    config = Criterion::default().with_measurement(CpuTime);
+    targets = engine_cpu
+}
+criterion_main!(wall, cpu);

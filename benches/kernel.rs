@@ -18,12 +18,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use support::CpuTime;
 use dropout_study::arithmetic::{Arithmetic, Float};
 use dropout_study::dropout::KeepProb;
 use dropout_study::network::{Network, Workspace};
 use dropout_study::seeding::MaskSampler;
 use dropout_study::stats::Moments;
+use support::CpuTime;
 
 /// Trials per iteration: one engine block.
 const BLOCK: usize = 4096;

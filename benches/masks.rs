@@ -18,11 +18,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use support::CpuTime;
 use dropout_study::dropout::KeepProb;
 use dropout_study::seeding::MaskSampler;
 use rand::rngs::ChaCha8Rng;
 use rand::{Rng, SeedableRng};
+use support::CpuTime;
 
 /// Trials per iteration: one engine block.
 const BLOCK: u64 = 4096;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times `dropout-study` side by side with the same study in vectorised NumPy
 # (bench/numpy_study.py), end to end (process start to exit, imports included), and prints the
-# wall times, peak memory and the ratio NumPy / harness:
+# wall and CPU times, peak memory and the ratios NumPy / harness:
 #   - N = 1e5 and 1e7 trials, each with trials.csv and without (`--no-trials-csv`);
 #   - N = 1e8 for the harness without trials.csv (skip it with SKIP_1E8=1).
 # The harness is built with `cargo build --release --locked`; NumPy, pandas and SciPy come from
@@ -64,14 +64,16 @@ measure() {
         END { k = int((NR + 1) / 2); printf "%s %d %s\n", s[k], m, c[k] }'
 }
 
-printf '\n%-9s %-14s %9s %9s %9s %9s %9s %10s %12s %12s\n' trials variant harness_s cpu_s MiB numpy_s numpy_MiB numpy/harn harness_tr/s tr/cpu_s
+printf '\n%-9s %-13s %9s %9s %7s %9s %9s %9s %8s %8s %11s %11s\n' trials variant harness_s h_cpu_s h_MiB numpy_s np_cpu_s np_MiB wall_x cpu_x harness_t/s h_t/cpu_s
 row() { # row N LABEL HARNESS_RESULT NUMPY_RESULT
     local n=$1 label=$2 h=$3 p=$4
     awk -v n="$n" -v l="$label" -v h="$h" -v p="$p" 'BEGIN {
         split(h, a, " "); split(p, b, " ");
         hs = a[1] + 0; if (hs <= 0) hs = 1e-4; hm = a[2] / 1024; hc = a[3] + 0; if (hc <= 0) hc = 0.01;
-        if (p == "") { ps = "-"; pm = "-"; r = "-" } else { ps = sprintf("%.2f", b[1]); pm = sprintf("%.0f", b[2] / 1024); r = sprintf("%.1fx", b[1] / hs) }
-        printf "%-9s %-14s %9.3f %9.2f %9.1f %9s %9s %10s %12.3g %12.3g\n", n, l, hs, a[3], hm, ps, pm, r, n / hs, n / hc }'
+        if (p == "") { ps = pc = pm = rw = rc = "-" } else {
+            ps = sprintf("%.3f", b[1]); pc = sprintf("%.2f", b[3]); pm = sprintf("%.0f", b[2] / 1024);
+            rw = sprintf("%.1fx", b[1] / hs); rc = sprintf("%.1fx", b[3] / hc) }
+        printf "%-9s %-13s %9.3f %9.2f %7.1f %9s %9s %9s %8s %8s %11.3g %11.3g\n", n, l, hs, a[3], hm, ps, pc, pm, rw, rc, n / hs, n / hc }'
 }
 
 for n in 100000 10000000; do
@@ -90,7 +92,7 @@ if [[ -z ${SKIP_1E8:-} ]]; then
 fi
 echo
 echo "Times are wall seconds, process start to exit (the median of $RUNS runs at 1e5, one run above);"
-echo "cpu_s is the harness's user + system CPU time (10 ms resolution); tr/cpu_s is trials per CPU"
-echo "second, which other load on the machine disturbs less than wall time. MiB is the harness's peak"
-echo "resident set size; numpy/harn is the ratio of wall times."
+echo "h_ = harness, np_ = NumPy; *_cpu_s is user + system CPU time (10 ms resolution), which other"
+echo "load on the machine disturbs less than wall time; MiB is the peak resident set size; wall_x and"
+echo "cpu_x are NumPy / harness; h_t/cpu_s is the harness's trials per CPU second."
 if [[ -n ${KEEP_OUTPUT:-} ]]; then echo "outputs kept in $WORK"; fi

@@ -11,12 +11,24 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-const MACHINE_FIELDS: [&str; 5] =
-    ["started_at", "wall_seconds", "trials_per_second", "threads", "git_commit"];
+const MACHINE_FIELDS: [&str; 5] = [
+    "started_at",
+    "wall_seconds",
+    "trials_per_second",
+    "threads",
+    "git_commit",
+];
 
 fn run(args: &[&str]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dropout-study")).args(args).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let output = Command::new(env!("CARGO_BIN_EXE_dropout-study"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 fn json_without_machine_fields(path: &Path) -> serde_json::Value {

@@ -169,10 +169,35 @@ pub fn verify(dir: &Path) -> Report {
             Err(e) => failures.add(name, format!("cannot read it ({e}), but run.json lists it")),
         }
     }
+    // A sweep written into the same folder lists its own CSV in sweep.json.
+    let sweep = read_sweep_hashes(dir, &mut failures);
+    for (name, recorded) in &sweep {
+        match sha256_of(&dir.join(name)) {
+            Ok(found) if &found == recorded => {}
+            Ok(found) => failures.add(
+                name,
+                format!("SHA-256 is {found}, but sweep.json records {recorded}"),
+            ),
+            Err(e) => failures.add(
+                name,
+                format!("cannot read it ({e}), but sweep.json lists it"),
+            ),
+        }
+    }
+    if !sweep.is_empty() {
+        checked.push(format!(
+            "sweep.json ({})",
+            sweep.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".csv") && !name.starts_with('.') && !run.sha256.contains_key(&name) {
+            if name.ends_with(".csv")
+                && !name.starts_with('.')
+                && !run.sha256.contains_key(&name)
+                && !sweep.contains_key(&name)
+            {
                 failures.add(
                     &name,
                     "is not listed in run.json's sha256: it does not belong to this run".into(),
@@ -248,6 +273,29 @@ pub fn verify(dir: &Path) -> Report {
         failed: failures.count(),
         failures: failures.finish(),
     }
+}
+
+/// The SHA-256 of each file `sweep.json` lists, when the folder holds a sweep too.
+fn read_sweep_hashes(dir: &Path, failures: &mut Failures) -> BTreeMap<String, String> {
+    let Ok(text) = fs::read_to_string(dir.join("sweep.json")) else {
+        return BTreeMap::new();
+    };
+    let json: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(json) => json,
+        Err(e) => {
+            failures.add("sweep.json", format!("is not valid JSON: {e}"));
+            return BTreeMap::new();
+        }
+    };
+    json["sha256"]
+        .as_object()
+        .map(|files| {
+            files
+                .iter()
+                .filter_map(|(name, hash)| Some((name.clone(), hash.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn read_run(dir: &Path, failures: &mut Failures) -> Option<Run> {

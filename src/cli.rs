@@ -1,5 +1,5 @@
 //! The command line: flags, their checks, and the commands (the study, `sweep`, `reproduce`,
-//! `verify`).
+//! `verify`, `merge`).
 //!
 //! Every flag is checked while it is parsed, before anything is written: a bad value stops the
 //! program with exit code 2 and a message naming the flag, the value and what is accepted.
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dropout_study::arithmetic::{Arithmetic, Precision};
 use dropout_study::dropout::{KeepProb, Scheme};
+use dropout_study::shard::ShardSpec;
 
 /// Seeded Monte Carlo study of inverted dropout on the network of the notebook "Dropout in a
 /// minute": many dropout masks, their losses and gradients, and the exact expectation.
@@ -37,6 +38,9 @@ pub enum Command {
     /// Check a results folder: hashes, row counts, and the summary and mask counts recomputed
     /// from trials.csv.
     Verify(VerifyArgs),
+    /// Merge the shards of a run (folders written with --shard K/N) into the files of a single
+    /// run.
+    Merge(MergeArgs),
 }
 
 /// Flags every run shares: what is run, and how.
@@ -109,9 +113,30 @@ pub struct StudyArgs {
     /// run.json counts them in nonfinite_trials).
     #[arg(long)]
     pub allow_nonfinite: bool,
+    /// Run only shard K (from 0) of N equal slices of the trials, into trials.csv and shard.json;
+    /// `dropout-study merge` combines the N shard folders into the results of the whole run.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard, allow_hyphen_values = true)]
+    pub shard: Option<ShardSpec>,
     /// What is run, and how.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// Arguments of `merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shard folders (each a --out of a study run with --shard K/N), in any order.
+    #[arg(value_name = "DIR", required = true, num_args = 1..)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder for the merged results; created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The network file the shards ran [default: the notebook's network].
+    #[arg(long, value_name = "FILE")]
+    pub network: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Arguments of `verify`.
@@ -174,6 +199,10 @@ fn parse_trials(text: &str) -> Result<u64, String> {
         }
         Err(_) => Err("not a whole number; give the number of trials, such as 100000".into()),
     }
+}
+
+fn parse_shard(text: &str) -> Result<ShardSpec, String> {
+    text.parse::<ShardSpec>()
 }
 
 fn parse_keep_prob(text: &str) -> Result<KeepProb, String> {

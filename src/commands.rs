@@ -1,25 +1,31 @@
-//! The commands: the study (trials, output files, table and finding), `sweep`, `reproduce` and
-//! `verify`.
+//! The commands: the study (trials, output files, table and finding) or one shard of it,
+//! `merge` of the shards, `sweep`, `reproduce` and `verify`.
 //!
 //! This module owns the order of a study's steps and how each failure is reported: which exit
 //! code, and which message.
 
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal, Write};
+use std::fs;
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use dropout_study::arithmetic::Precision;
-use dropout_study::dropout::{Dropout, KeepProb, Mask};
+use clap::ValueEnum;
+use dropout_study::arithmetic::{Arithmetic, Precision};
+use dropout_study::dropout::{Dropout, KeepProb, Mask, Scheme};
 use dropout_study::engine::{BLOCK_TRIALS, MAX_COUNTED_UNITS};
-use dropout_study::export::{self, ExportError, OutputDir, RunRecord, SweepRecord, SweepRow};
+use dropout_study::export::{
+    self, ExportError, OutputDir, RunRecord, StagedFile, SweepRecord, SweepRow,
+};
 use dropout_study::network::{Layout, Network};
 use dropout_study::seeding::{GENERATOR, MAIN_RUN_STREAM, sweep_run_stream};
-use dropout_study::study::{self, StudyConfig, StudyError};
+use dropout_study::shard::{self, LoadedShard, ShardIdentity, ShardRecord, ShardSpec};
+use dropout_study::study::{self, StudyConfig, StudyError, StudyResult};
 use dropout_study::{network_file, report, reproduce};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
 
-use crate::cli::{Format, ReproduceArgs, StudyArgs, SweepArgs, VerifyArgs};
+use crate::cli::{Format, MergeArgs, ReproduceArgs, StudyArgs, SweepArgs, VerifyArgs};
 use crate::faults;
 use crate::interrupt::Interrupt;
 
@@ -126,20 +132,15 @@ fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool, AppError> {
 
 /// Runs the study: trials, output files, then the table and the finding on stdout.
 pub fn study(args: &StudyArgs) -> Result<(), AppError> {
+    if let Some(shard) = args.shard {
+        return study_shard(args, shard);
+    }
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let clock = Instant::now();
     let run = &args.run;
     let (network, network_name) = load_network(run.network.as_deref(), run.precision)?;
     let names = Layout::new(network.shape()).names();
-    let config = StudyConfig {
-        trials: args.trials,
-        keep_prob: args.keep_prob,
-        scheme: run.scheme,
-        seed: run.seed,
-        run_stream: MAIN_RUN_STREAM,
-        precision: run.precision,
-        arithmetic: run.arithmetic,
-    };
+    let config = study_config(args);
 
     // Signals only set a flag from here on, so that nothing half-written is left.
     let interrupt = Interrupt::install(&run.out)?;
@@ -150,17 +151,7 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
     let progress = progress_bar(args.trials, run.quiet);
 
     // The trials, streamed to trials.csv as they complete.
-    let mut trials_csv = if args.no_trials_csv {
-        None
-    } else {
-        let mut file = out.create("trials.csv")?;
-        file.write_all(export::trials_header(&names).as_bytes())
-            .map_err(|source| AppError::Io {
-                context: "trials.csv",
-                source,
-            })?;
-        Some(file)
-    };
+    let mut trials_csv = open_trials_csv(&mut out, &names, args.no_trials_csv)?;
     let rows = trials_csv.as_mut().map(|f| f as &mut (dyn Write + Send));
     let result = pool.install(|| {
         let progress = &|n| progress.inc(n);
@@ -185,23 +176,7 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
     if let Some(file) = trials_csv {
         sha256.insert("trials.csv".to_string(), out.finish(file)?);
     }
-    let summary = export::summary_rows(&result.summaries, run.scheme);
-    sha256.insert(
-        "summary.csv".into(),
-        write_csv_file(&mut out, "summary.csv", &summary)?,
-    );
-    let convergence = export::convergence_rows(&result.checkpoints);
-    sha256.insert(
-        "convergence.csv".into(),
-        write_csv_file(&mut out, "convergence.csv", &convergence)?,
-    );
-    if let Some(masks) = &result.masks {
-        let rows = export::mask_rows(masks, args.trials);
-        sha256.insert(
-            "masks.csv".into(),
-            write_csv_file(&mut out, "masks.csv", &rows)?,
-        );
-    }
+    write_result_files(&mut out, &result, &config, &mut sha256)?;
     let wall_seconds = clock.elapsed().as_secs_f64();
     let record = RunRecord {
         crate_version: env!("CARGO_PKG_VERSION"),
@@ -225,20 +200,22 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
         wall_seconds,
         trials_per_second: args.trials as f64 / wall_seconds,
         sha256,
+        shards: None,
+        merge: None,
     };
     write_json_file(&mut out, "run.json", &record)?;
 
     // Everything is complete: replace the previous results, and remove what this run does not
-    // replace (a trials.csv or masks.csv of an earlier run would not match this run.json). A
-    // signal from here on lets the replacement finish (see the interrupt module).
+    // replace (a trials.csv or masks.csv of an earlier run would not match this run.json, and a
+    // shard.json belongs to a shard, not to a whole run). A signal from here on lets the
+    // replacement finish (see the interrupt module).
     interrupt.check(false)?;
     let folder = out.path().to_path_buf();
-    let mut removed = Vec::new();
-    for stale in ["trials.csv", "masks.csv"] {
-        if !record.sha256.contains_key(stale) && out.remove_stale(stale)? {
-            removed.push(stale);
-        }
-    }
+    let removed = remove_stale(
+        &out,
+        &record.sha256,
+        &["trials.csv", "masks.csv", "shard.json"],
+    )?;
     out.commit()?;
     interrupt.check(true)?;
     if !run.quiet {
@@ -255,34 +232,112 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
                 format!("; removed the previous run's {}", removed.join(" and "))
             }
         );
-        if result.masks.is_none() && run.scheme.uses_mask() {
-            eprintln!(
-                "masks.csv is not written: {} hidden units have 2^{} patterns, more than are counted (2^{})",
-                network.shape().hidden,
-                network.shape().hidden,
-                MAX_COUNTED_UNITS
-            );
-        }
-        let mut context = format!(
-            "keep_prob {}, scheme {}, seed {}",
-            args.keep_prob,
-            run.scheme.name(),
-            run.seed
-        );
-        if let Some(r) = result.penalty {
-            context += &format!(", penalty R = {r:.6}");
-        }
-        context += &format!(
-            ", exact expectation by {}",
-            result.method.name().replace('_', " ")
-        );
-        print_stdout(&format!(
-            "{}\n{}",
-            report::table(&result.summaries),
-            report::finding(&result.summaries, run.scheme.preserves_mean(), &context)
-        ));
+        print_findings(&network, &config, &result);
     }
     Ok(())
+}
+
+/// The study's configuration from its flags.
+fn study_config(args: &StudyArgs) -> StudyConfig {
+    StudyConfig {
+        trials: args.trials,
+        keep_prob: args.keep_prob,
+        scheme: args.run.scheme,
+        seed: args.run.seed,
+        run_stream: MAIN_RUN_STREAM,
+        precision: args.run.precision,
+        arithmetic: args.run.arithmetic,
+    }
+}
+
+/// Starts trials.csv with its header, unless `skip` (--no-trials-csv).
+fn open_trials_csv(
+    out: &mut OutputDir,
+    names: &[String],
+    skip: bool,
+) -> Result<Option<StagedFile>, AppError> {
+    if skip {
+        return Ok(None);
+    }
+    let mut file = out.create("trials.csv")?;
+    file.write_all(export::trials_header(names).as_bytes())
+        .map_err(|source| AppError::Io {
+            context: "trials.csv",
+            source,
+        })?;
+    Ok(Some(file))
+}
+
+/// Writes summary.csv, convergence.csv and masks.csv (when masks are counted) of a whole run's
+/// results, adding their SHA-256 to `sha256`.
+fn write_result_files(
+    out: &mut OutputDir,
+    result: &StudyResult,
+    config: &StudyConfig,
+    sha256: &mut BTreeMap<String, String>,
+) -> Result<(), AppError> {
+    let summary = export::summary_rows(&result.summaries, config.scheme);
+    sha256.insert(
+        "summary.csv".into(),
+        write_csv_file(out, "summary.csv", &summary)?,
+    );
+    let convergence = export::convergence_rows(&result.checkpoints);
+    sha256.insert(
+        "convergence.csv".into(),
+        write_csv_file(out, "convergence.csv", &convergence)?,
+    );
+    if let Some(masks) = &result.masks {
+        let rows = export::mask_rows(masks, config.trials);
+        sha256.insert("masks.csv".into(), write_csv_file(out, "masks.csv", &rows)?);
+    }
+    Ok(())
+}
+
+/// Removes each of `names` that this run did not write (not in `written`) and an earlier run
+/// left in the folder; returns those removed.
+fn remove_stale(
+    out: &OutputDir,
+    written: &BTreeMap<String, String>,
+    names: &[&'static str],
+) -> Result<Vec<&'static str>, AppError> {
+    let mut removed = Vec::new();
+    for &stale in names {
+        if !written.contains_key(stale) && out.remove_stale(stale)? {
+            removed.push(stale);
+        }
+    }
+    Ok(removed)
+}
+
+/// Prints the table and the finding of a whole run's results (stdout), and why masks.csv is
+/// missing when it is (stderr).
+fn print_findings(network: &Network<f64>, config: &StudyConfig, result: &StudyResult) {
+    if result.masks.is_none() && config.scheme.uses_mask() {
+        eprintln!(
+            "masks.csv is not written: {} hidden units have 2^{} patterns, more than are counted (2^{})",
+            network.shape().hidden,
+            network.shape().hidden,
+            MAX_COUNTED_UNITS
+        );
+    }
+    let mut context = format!(
+        "keep_prob {}, scheme {}, seed {}",
+        config.keep_prob,
+        config.scheme.name(),
+        config.seed
+    );
+    if let Some(r) = result.penalty {
+        context += &format!(", penalty R = {r:.6}");
+    }
+    context += &format!(
+        ", exact expectation by {}",
+        result.method.name().replace('_', " ")
+    );
+    print_stdout(&format!(
+        "{}\n{}",
+        report::table(&result.summaries),
+        report::finding(&result.summaries, config.scheme.preserves_mean(), &context)
+    ));
 }
 
 /// Runs `sweep`: the study at every keep probability, each on its own run stream, into
@@ -540,4 +595,398 @@ pub fn verify(args: &VerifyArgs) -> Result<(), AppError> {
             report.failed
         )))
     }
+}
+
+/// Runs one shard of the study (`--shard K/N`): its trials into trials.csv and its partial state
+/// into shard.json. It writes no summary.csv: a shard's statistics are not the run's, and
+/// `merge` writes the run's from every shard.
+fn study_shard(args: &StudyArgs, shard: ShardSpec) -> Result<(), AppError> {
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let clock = Instant::now();
+    let run = &args.run;
+    if shard.count > args.trials {
+        return Err(AppError::Usage(format!(
+            "--shard {shard}: {} shards of {} trials would leave some shards without trials; \
+             give N at most {} (the --trials)",
+            shard.count, args.trials, args.trials
+        )));
+    }
+    let (network, network_name) = load_network(run.network.as_deref(), run.precision)?;
+    let names = Layout::new(network.shape()).names();
+    let config = study_config(args);
+    let range = shard.range(args.trials);
+
+    let interrupt = Interrupt::install(&run.out)?;
+    let mut out = OutputDir::prepare(&run.out).map_err(AppError::OutDir)?;
+    let pool = thread_pool(run.threads)?;
+    let threads = pool.current_num_threads();
+    let progress = progress_bar(range.end - range.start, run.quiet);
+
+    let mut trials_csv = open_trials_csv(&mut out, &names, args.no_trials_csv)?;
+    let rows = trials_csv.as_mut().map(|f| f as &mut (dyn Write + Send));
+    let output = pool.install(|| {
+        let progress = &|n| progress.inc(n);
+        study::run_range(
+            &network,
+            &config,
+            range.clone(),
+            rows,
+            progress,
+            interrupt.flag(),
+        )
+    });
+    progress.finish_and_clear();
+    interrupt.check(false)?;
+    let output = output?;
+    if output.nonfinite_trials > 0 && !args.allow_nonfinite {
+        return Err(AppError::NonFinite(output.nonfinite_trials));
+    }
+    if output.nonfinite_trials > 0 {
+        eprintln!(
+            "warning: {} of the shard's {} trials produced NaN or infinite values; shard.json \
+             counts them in nonfinite_trials, and the merged statistics they enter will be NaN \
+             or infinite",
+            output.nonfinite_trials,
+            range.end - range.start
+        );
+    }
+
+    let trials_sha256 = trials_csv.map(|file| out.finish(file)).transpose()?;
+    let identity = ShardIdentity {
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_commit: export::git_commit().map(str::to_string),
+        seed: run.seed,
+        trials: args.trials,
+        keep_prob: args.keep_prob.get(),
+        scheme: run.scheme.name().to_string(),
+        precision: run.precision.name().to_string(),
+        arithmetic: run.arithmetic.name().to_string(),
+        network: network_name,
+        network_sha256: network_hash(&network, run.precision),
+        spec: shard,
+        threads,
+        started_at,
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        trials_sha256,
+    };
+    let record = ShardRecord::new(identity, &names, &output);
+    write_json_file(&mut out, "shard.json", &record)?;
+
+    // Replace the previous contents: files of a whole run, or a trials.csv this shard does not
+    // write, would not belong to this shard.json.
+    interrupt.check(false)?;
+    let folder = out.path().to_path_buf();
+    let mut written = BTreeMap::new();
+    if let Some(hash) = &record.trials_sha256 {
+        written.insert("trials.csv".to_string(), hash.clone());
+    }
+    let removed = remove_stale(
+        &out,
+        &written,
+        &[
+            "trials.csv",
+            "summary.csv",
+            "convergence.csv",
+            "masks.csv",
+            "run.json",
+        ],
+    )?;
+    out.commit()?;
+    interrupt.check(true)?;
+    if !run.quiet {
+        let wall = record.wall_seconds;
+        eprintln!(
+            "wrote {}shard.json to {} ({wall:.2} s, {:.3e} trials/s, {threads} threads){}",
+            if written.is_empty() {
+                ""
+            } else {
+                "trials.csv and "
+            },
+            folder.display(),
+            (range.end - range.start) as f64 / wall,
+            if removed.is_empty() {
+                String::new()
+            } else {
+                format!("; removed the previous {}", removed.join(", "))
+            }
+        );
+        print_stdout(&format!(
+            "shard {shard}: trials [{}, {}) of {}; when all {} shards are done, combine them with \
+             `dropout-study merge DIR... --out DIR`\n",
+            range.start, range.end, args.trials, shard.count
+        ));
+    }
+    Ok(())
+}
+
+/// The network's SHA-256 as `precision` holds it (see the shard module).
+fn network_hash(network: &Network<f64>, precision: Precision) -> String {
+    match precision {
+        Precision::F32 => shard::network_sha256::<f32>(network),
+        Precision::F64 => shard::network_sha256::<f64>(network),
+    }
+}
+
+/// A run parameter of shard.json read back as its type.
+fn shard_parameter<T: ValueEnum>(dir: &Path, field: &str, value: &str) -> Result<T, AppError> {
+    T::from_str(value, false).map_err(|_| {
+        AppError::Usage(format!(
+            "merge: {}: shard.json's {field} '{value}' is not one this version knows; merge with \
+             the version that ran the shards",
+            dir.display()
+        ))
+    })
+}
+
+/// Runs `merge`: reads the shards' shard.json, checks that they are the shards of one run and
+/// tile its trials, merges them, and writes the files of a single run.
+pub fn merge(args: &MergeArgs) -> Result<(), AppError> {
+    // The shards' records.
+    let mut shards = Vec::with_capacity(args.dirs.len());
+    for dir in &args.dirs {
+        let path = dir.join("shard.json");
+        let text = fs::read_to_string(&path).map_err(|e| {
+            AppError::Usage(format!(
+                "merge: cannot read {} ({e}); give the --out folders of studies run with \
+                 --shard K/N",
+                path.display()
+            ))
+        })?;
+        let record: ShardRecord = serde_json::from_str(&text).map_err(|e| {
+            AppError::Usage(format!(
+                "merge: {} is not a shard record ({e}); run that shard again",
+                path.display()
+            ))
+        })?;
+        shards.push(LoadedShard {
+            dir: dir.clone(),
+            record,
+        });
+    }
+    if let Some(shard) = shards.iter().find(|s| same_folder(&s.dir, &args.out)) {
+        return Err(AppError::Usage(format!(
+            "merge: --out {} is the shard folder {}; give a folder of its own for the merged \
+             results",
+            args.out.display(),
+            shard.dir.display()
+        )));
+    }
+    let (shards, output) =
+        shard::merge(shards).map_err(|e| AppError::Usage(format!("merge: {e}")))?;
+    let first = &shards[0];
+    let record0 = &first.record;
+
+    // The run they are shards of, and its network.
+    let scheme: Scheme = shard_parameter(&first.dir, "scheme", &record0.scheme)?;
+    let precision: Precision = shard_parameter(&first.dir, "precision", &record0.precision)?;
+    let arithmetic: Arithmetic = shard_parameter(&first.dir, "arithmetic", &record0.arithmetic)?;
+    let keep_prob = KeepProb::new(record0.keep_prob).map_err(|e| {
+        AppError::Usage(format!(
+            "merge: {}: shard.json's keep_prob: {e}; run the shard again",
+            first.dir.display()
+        ))
+    })?;
+    if args.network.is_none() && record0.network != "notebook" {
+        return Err(AppError::Usage(format!(
+            "merge: the shards ran the network file {}; give it to merge with --network {}",
+            record0.network, record0.network
+        )));
+    }
+    let (network, network_name) = load_network(args.network.as_deref(), precision)?;
+    let hash = network_hash(&network, precision);
+    if hash != record0.network_sha256 {
+        return Err(AppError::Usage(format!(
+            "merge: {} is not the network the shards ran (in {} its SHA-256 is {hash}, the \
+             shards' network_sha256 is {}); give the shards' network file with --network{}",
+            args.network
+                .as_ref()
+                .map_or("the notebook's network".to_string(), |p| format!(
+                    "--network {}",
+                    p.display()
+                )),
+            precision.name(),
+            record0.network_sha256,
+            if record0.network == "notebook" {
+                ", or omit it for the notebook's network".to_string()
+            } else {
+                format!(" (they recorded {})", record0.network)
+            }
+        )));
+    }
+    let names = Layout::new(network.shape()).names();
+    let config = StudyConfig {
+        trials: record0.trials,
+        keep_prob,
+        scheme,
+        seed: record0.seed,
+        run_stream: MAIN_RUN_STREAM,
+        precision,
+        arithmetic,
+    };
+
+    let interrupt = Interrupt::install(&args.out)?;
+    let mut out = OutputDir::prepare(&args.out).map_err(AppError::OutDir)?;
+
+    // trials.csv: the shards' files one after the other, each checked against its hash.
+    let mut sha256 = BTreeMap::new();
+    let header = export::trials_header(&names);
+    if shards.iter().all(|s| s.record.trials_sha256.is_some()) {
+        let mut file = out.create("trials.csv")?;
+        file.write_all(header.as_bytes())
+            .map_err(|source| AppError::Io {
+                context: "trials.csv",
+                source,
+            })?;
+        for shard in &shards {
+            append_shard_trials(shard, &header, &mut file)?;
+            interrupt.check(false)?;
+        }
+        sha256.insert("trials.csv".to_string(), out.finish(file)?);
+    } else if !args.quiet && shards.iter().any(|s| s.record.trials_sha256.is_some()) {
+        eprintln!(
+            "trials.csv is not written: some shards ran with --no-trials-csv, so the trials of \
+             their ranges are not on disk"
+        );
+    }
+
+    // The statistics of the whole run, written as a single run writes them.
+    let result = study::summarise(&network, &config, output);
+    if result.nonfinite_trials > 0 {
+        eprintln!(
+            "warning: {} of {} trials produced NaN or infinite values; the statistics they enter \
+             are NaN or infinite, and run.json counts them in nonfinite_trials",
+            result.nonfinite_trials, config.trials
+        );
+    }
+    write_result_files(&mut out, &result, &config, &mut sha256)?;
+    let wall_seconds: f64 = shards.iter().map(|s| s.record.wall_seconds).sum();
+    let folders: Vec<String> = shards.iter().map(|s| s.dir.display().to_string()).collect();
+    let record = RunRecord {
+        crate_version: env!("CARGO_PKG_VERSION"),
+        git_commit: export::git_commit(),
+        seed: config.seed,
+        trials: config.trials,
+        keep_prob: keep_prob.get(),
+        keep_prob_used: result.dropout.keep_prob.get(),
+        scheme: scheme.name(),
+        network: network_name,
+        expectation_method: result.method.name(),
+        penalty: result.penalty,
+        mask_chi_square: result.mask_chi_square,
+        precision: precision.name(),
+        arithmetic: arithmetic.name(),
+        threads: shards.iter().map(|s| s.record.threads).max().unwrap_or(1),
+        block_trials: BLOCK_TRIALS,
+        generator: GENERATOR,
+        nonfinite_trials: result.nonfinite_trials,
+        started_at: shards
+            .iter()
+            .map(|s| s.record.started_at.clone())
+            .min()
+            .unwrap_or_default(),
+        wall_seconds,
+        trials_per_second: config.trials as f64 / wall_seconds,
+        sha256,
+        shards: Some(record0.shards),
+        merge: Some(format!(
+            "merged from {} shards, in order: {}; threads is the most any shard used, started_at \
+             the earliest shard's start, wall_seconds the sum of the shards' wall times",
+            record0.shards,
+            folders.join(", ")
+        )),
+    };
+    write_json_file(&mut out, "run.json", &record)?;
+
+    interrupt.check(false)?;
+    let folder = out.path().to_path_buf();
+    let removed = remove_stale(
+        &out,
+        &record.sha256,
+        &["trials.csv", "masks.csv", "shard.json"],
+    )?;
+    out.commit()?;
+    interrupt.check(true)?;
+    if !args.quiet {
+        let written: Vec<&str> = record.sha256.keys().map(String::as_str).collect();
+        eprintln!(
+            "merged {} shards of {} trials: wrote {} and run.json to {}{}",
+            record0.shards,
+            config.trials,
+            written.join(", "),
+            folder.display(),
+            if removed.is_empty() {
+                String::new()
+            } else {
+                format!("; removed the previous {}", removed.join(" and "))
+            }
+        );
+        print_findings(&network, &config, &result);
+    }
+    Ok(())
+}
+
+/// Whether two paths name the same existing folder.
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Appends the rows of a shard's trials.csv (without its header) to `out`, checking its header
+/// and its SHA-256 against shard.json.
+fn append_shard_trials(
+    shard: &LoadedShard,
+    header: &str,
+    out: &mut StagedFile,
+) -> Result<(), AppError> {
+    let path = shard.dir.join("trials.csv");
+    let refuse = |problem: String| {
+        AppError::Usage(format!(
+            "merge: {} {problem}; run that shard again, or merge without its trials.csv",
+            path.display()
+        ))
+    };
+    let file = fs::File::open(&path).map_err(|e| refuse(format!("cannot be read ({e})")))?;
+    let mut reader = io::BufReader::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    let mut first_line = Vec::new();
+    reader
+        .read_until(b'\n', &mut first_line)
+        .map_err(|e| refuse(format!("cannot be read ({e})")))?;
+    hasher.update(&first_line);
+    if first_line != header.as_bytes() {
+        return Err(refuse(format!(
+            "does not start with the header {:?}",
+            header.trim_end()
+        )));
+    }
+    loop {
+        let chunk = reader
+            .fill_buf()
+            .map_err(|e| refuse(format!("cannot be read ({e})")))?;
+        if chunk.is_empty() {
+            break;
+        }
+        hasher.update(chunk);
+        out.write_all(chunk).map_err(|source| AppError::Io {
+            context: "trials.csv",
+            source,
+        })?;
+        let n = chunk.len();
+        reader.consume(n);
+    }
+    let found: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let recorded = shard.record.trials_sha256.as_deref().unwrap_or_default();
+    if found != recorded {
+        return Err(refuse(format!(
+            "has SHA-256 {found}, but its shard.json records {recorded}: the file changed after \
+             the shard ran"
+        )));
+    }
+    Ok(())
 }

@@ -19,6 +19,11 @@
 //! The moments at convergence checkpoints come from the same single pass: a block that contains
 //! a checkpoint records its partial moments there, and the serial merge adds them to the total
 //! of the blocks before it.
+//!
+//! A run may cover only part of the trial range (a shard, from [`EngineConfig::first_trial`]):
+//! its blocks stay aligned to the global trial index, `[b * BLOCK_TRIALS, (b + 1) * BLOCK_TRIALS)`
+//! cut to the range, so that the shards of a run together hold exactly the trials of the whole
+//! run, grouped on the same block boundaries plus the shard boundaries.
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,8 +45,11 @@ pub const MAX_COUNTED_UNITS: usize = 20;
 /// What the engine runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineConfig {
-    /// The number of trials, at least 1.
+    /// The end of the trial range (exclusive): the number of trials of a whole run.
     pub trials: u64,
+    /// The first trial run, below `trials`: 0 for a whole run, the start of a shard's range
+    /// otherwise. Totals and checkpoint moments then cover `[first_trial, ...)` only.
+    pub first_trial: u64,
     /// The dropout scheme and its parameters, as the run's precision holds them.
     pub dropout: Dropout,
     /// The seed (see the seeding module).
@@ -50,7 +58,8 @@ pub struct EngineConfig {
     pub run_stream: u64,
     /// How matrix-product sums round.
     pub arithmetic: Arithmetic,
-    /// Trial counts at which to record the running moments, increasing, each at most `trials`.
+    /// Trial counts at which to record the running moments, increasing, each in
+    /// `(first_trial, trials]`.
     pub checkpoints: Vec<u64>,
 }
 
@@ -64,7 +73,7 @@ pub struct EngineOutput {
     pub mask_counts: Option<Vec<u64>>,
     /// Trials in which some quantity was NaN or infinite.
     pub nonfinite_trials: u64,
-    /// The moments of the first `c` trials at each checkpoint `c`.
+    /// The moments of the trials `[first_trial, c)` at each checkpoint `c`.
     pub checkpoints: Vec<(u64, Vec<Moments>)>,
 }
 
@@ -210,7 +219,7 @@ impl Tally {
     }
 }
 
-/// Runs `config.trials` trials of `network` in precision `T`.
+/// Runs the trials `[config.first_trial, config.trials)` of `network` in precision `T`.
 ///
 /// When `rows` is given, one CSV line per trial is written to it in trial order
 /// (`trial,mask,` then the quantities in layout order, each in the shortest text that reads back
@@ -260,6 +269,8 @@ pub fn run_until_stopped<T: Float>(
     let workspace = Workspace::new(network, config.arithmetic);
     let quantities = workspace.layout().len();
     let blocks = config.trials.div_ceil(BLOCK_TRIALS);
+    // Blocks before the one holding the first trial are not run.
+    let first_block = config.first_trial / BLOCK_TRIALS;
     let wave = (rayon::current_num_threads() as u64 * 16).max(1);
     let table = (config.dropout.scheme.uses_mask() && units <= DENSE_TALLY_UNITS)
         .then(|| PatternTable::build(network, config));
@@ -272,7 +283,7 @@ pub fn run_until_stopped<T: Float>(
         nonfinite_trials: 0,
         checkpoints: Vec::with_capacity(config.checkpoints.len()),
     };
-    let mut first = 0;
+    let mut first = first_block;
     while first < blocks {
         if stop.load(Ordering::Relaxed) {
             return Err(EngineError::Interrupted);
@@ -284,8 +295,8 @@ pub fn run_until_stopped<T: Float>(
             .map_init(
                 || (new_sampler(), workspace.clone()),
                 |(sampler, workspace), block| {
-                    let start = block as u64 * BLOCK_TRIALS;
-                    let end = (start + BLOCK_TRIALS).min(config.trials);
+                    let start = (block as u64 * BLOCK_TRIALS).max(config.first_trial);
+                    let end = ((block as u64 + 1) * BLOCK_TRIALS).min(config.trials);
                     let result = match (&table, sampler) {
                         (Some(table), TrialSampler::Mask(sampler)) => {
                             run_block_patterns(table, config, sampler, start..end, keep_rows)
@@ -470,6 +481,7 @@ mod tests {
             let dropout = Dropout::new(scheme, KeepProb::new(0.3).unwrap()).in_precision::<f32>();
             let config = EngineConfig {
                 trials: 3 * BLOCK_TRIALS,
+                first_trial: 0,
                 dropout,
                 seed: 5,
                 run_stream: 0,

@@ -7,6 +7,7 @@
 //! - `convergence.csv`: one row per checkpoint and quantity ([`ConvergenceRow`]);
 //! - `masks.csv`: one row per mask pattern ([`MaskRowOut`]);
 //! - `run.json`: the run's parameters, timing and the SHA-256 of every CSV ([`RunRecord`]);
+//! - `shard.json`: a shard's partial state (its record is owned by the shard module);
 //! - `sweep.csv` and `sweep.json`, from `dropout-study sweep` ([`SweepRow`], [`SweepRecord`]).
 //!
 //! Every file is first written under a hidden temporary name in the output folder
@@ -457,6 +458,13 @@ pub struct RunRecord {
     pub trials_per_second: f64,
     /// SHA-256 (lowercase hex) of every CSV written, by file name.
     pub sha256: std::collections::BTreeMap<String, String>,
+    /// The number of shards merged into these results; absent for a run made in one piece.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u64>,
+    /// How these results were merged (the shard folders, and what `threads`, `started_at` and
+    /// `wall_seconds` mean then); absent for a run made in one piece.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge: Option<String>,
 }
 
 /// What `sweep.json` records about a sweep.

@@ -19,6 +19,7 @@
 //! - [`stats`]: streaming moments, intervals and z-scores;
 //! - [`expectation`]: the exact expectation, by enumeration and in closed form;
 //! - [`study`]: a configuration in, results out;
+//! - [`shard`]: a run split into shards of its trial range, and their merge;
 //! - [`reproduce`]: the notebook's single runs, in its own print format or as JSON;
 //! - [`numpy_format`]: numpy's way of printing float32 arrays;
 //! - [`export`]: the output files, written atomically;
@@ -59,6 +60,7 @@ pub mod numpy_format;
 pub mod report;
 pub mod reproduce;
 pub mod seeding;
+pub mod shard;
 pub mod stats;
 pub mod study;
 pub mod verify;

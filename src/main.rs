@@ -1,6 +1,6 @@
-//! `dropout-study`: parse the command line, run the study, `sweep`, `reproduce` or `verify`, map
-//! errors to exit codes (0 success, 1 a failure during the run, 2 a bad flag or output folder,
-//! 130 or 143 interrupted by SIGINT or SIGTERM).
+//! `dropout-study`: parse the command line, run the study (or a shard of it), `merge`, `sweep`,
+//! `reproduce` or `verify`, map errors to exit codes (0 success, 1 a failure during the run, 2 a
+//! bad flag, output folder or input, 130 or 143 interrupted by SIGINT or SIGTERM).
 
 mod cli;
 mod commands;
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Reproduce(args)) => commands::reproduce(&args),
         Some(cli::Command::Sweep(args)) => commands::sweep(&args),
         Some(cli::Command::Verify(args)) => commands::verify(&args),
+        Some(cli::Command::Merge(args)) => commands::merge(&args),
         None => commands::study(&cli.study),
     };
     match outcome {

@@ -1,9 +1,9 @@
 //! A whole study: the trials in the chosen precision, measured against the exact expectation.
 //!
 //! This module owns the step from a configuration to results: it rounds the network and the
-//! dropout parameters to the working precision, runs the engine, and pairs each quantity's Monte
-//! Carlo moments (at the end and at every convergence checkpoint) with its no-dropout value and
-//! its exact expectation.
+//! dropout parameters to the working precision, runs the engine (over all trials, or over one
+//! shard's range of them), and pairs each quantity's Monte Carlo moments (at the end and at every
+//! convergence checkpoint) with its no-dropout value and its exact expectation.
 //!
 //! The reference values are computed in f64 on the network *as the run holds it*: a float32 run's
 //! weights, keep probability and (for `scale`) `1/keep_prob` are first rounded to float32, then
@@ -12,11 +12,12 @@
 //! seeding module), both far below the standard error of any feasible run.
 
 use std::io::Write;
+use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 
 use crate::arithmetic::{Arithmetic, Float, Precision};
 use crate::dropout::{Dropout, KeepProb, Mask, Scheme};
-use crate::engine::{self, EngineConfig, EngineError};
+use crate::engine::{self, EngineConfig, EngineError, EngineOutput};
 use crate::expectation::{self, Method};
 use crate::network::{Layout, Network};
 use crate::stats::{ChiSquareTest, Moments, QuantitySummary, chi_square_goodness_of_fit};
@@ -152,9 +153,92 @@ fn run_in<T: Float>(
     progress: &(dyn Fn(u64) + Sync),
     stop: &AtomicBool,
 ) -> Result<StudyResult, StudyError> {
-    // The network and dropout as this precision holds them, and their exact twins.
+    let output = run_range_in::<T>(network, config, 0..config.trials, rows, progress, stop)?;
+    Ok(summarise_in::<T>(network, config, output))
+}
+
+/// Runs the trials `range` of the study `config` (a shard of it): the same trials, with the same
+/// draws, as the whole run holds in that range, on blocks aligned to the global trial index.
+/// The output's moments cover `range` only, and its checkpoints are those of the whole run
+/// ([`checkpoints`]) in `(range.start, range.end]`, each with the moments of
+/// `[range.start, checkpoint)`.
+///
+/// # Errors
+/// [`StudyError`] when the engine fails.
+///
+/// # Panics
+/// When `range` is empty or ends after `config.trials`.
+pub fn run_range(
+    network: &Network<f64>,
+    config: &StudyConfig,
+    range: Range<u64>,
+    rows: Option<&mut (dyn Write + Send)>,
+    progress: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
+) -> Result<EngineOutput, StudyError> {
+    match config.precision {
+        Precision::F32 => run_range_in::<f32>(network, config, range, rows, progress, stop),
+        Precision::F64 => run_range_in::<f64>(network, config, range, rows, progress, stop),
+    }
+}
+
+fn run_range_in<T: Float>(
+    network: &Network<f64>,
+    config: &StudyConfig,
+    range: Range<u64>,
+    rows: Option<&mut (dyn Write + Send)>,
+    progress: &(dyn Fn(u64) + Sync),
+    stop: &AtomicBool,
+) -> Result<EngineOutput, StudyError> {
+    assert!(
+        range.start < range.end && range.end <= config.trials,
+        "the range {range:?} is not a non-empty part of the run's {} trials",
+        config.trials
+    );
     let working = network.cast::<T>();
-    let exact = working.cast::<f64>();
+    let engine_config = EngineConfig {
+        trials: range.end,
+        first_trial: range.start,
+        dropout: Dropout::new(config.scheme, config.keep_prob).in_precision::<T>(),
+        seed: config.seed,
+        run_stream: config.run_stream,
+        arithmetic: config.arithmetic,
+        checkpoints: checkpoints(config.trials)
+            .into_iter()
+            .filter(|c| range.start < *c && *c <= range.end)
+            .collect(),
+    };
+    Ok(engine::run_until_stopped(
+        &working,
+        &engine_config,
+        rows,
+        progress,
+        stop,
+    )?)
+}
+
+/// The results of the study `config` from the aggregates of all its trials: each quantity's
+/// moments (at the end and at every checkpoint) paired with its no-dropout value and its exact
+/// expectation, and the mask table with its test. `output` covers `[0, config.trials)`: a whole
+/// run's engine output, or the merge of its shards'.
+pub fn summarise(
+    network: &Network<f64>,
+    config: &StudyConfig,
+    output: EngineOutput,
+) -> StudyResult {
+    match config.precision {
+        Precision::F32 => summarise_in::<f32>(network, config, output),
+        Precision::F64 => summarise_in::<f64>(network, config, output),
+    }
+}
+
+fn summarise_in<T: Float>(
+    network: &Network<f64>,
+    config: &StudyConfig,
+    output: EngineOutput,
+) -> StudyResult {
+    // The network and dropout as this precision holds them, and their exact twins.
+    let exact = network.cast::<T>().cast::<f64>();
     let dropout = Dropout::new(config.scheme, config.keep_prob).in_precision::<T>();
 
     // References.
@@ -162,17 +246,6 @@ fn run_in<T: Float>(
     let no_dropout = expectation::no_dropout(&exact);
     let penalty_gradient = expectation::penalty_gradient(&exact, &dropout);
     let penalty = expectation::penalty(&exact, &dropout);
-
-    // The trials.
-    let engine_config = EngineConfig {
-        trials: config.trials,
-        dropout,
-        seed: config.seed,
-        run_stream: config.run_stream,
-        arithmetic: config.arithmetic,
-        checkpoints: checkpoints(config.trials),
-    };
-    let output = engine::run_until_stopped(&working, &engine_config, rows, progress, stop)?;
 
     // Pair each quantity's moments with its references.
     let names = Layout::new(network.shape()).names();
@@ -223,7 +296,7 @@ fn run_in<T: Float>(
         chi_square_goodness_of_fit(&counts, &probabilities)
     });
 
-    Ok(StudyResult {
+    StudyResult {
         summaries,
         checkpoints,
         masks,
@@ -232,7 +305,7 @@ fn run_in<T: Float>(
         dropout,
         penalty,
         method: expected.method,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,9 @@ class Disagreement:
     recomputed: object
     tolerance: float | None = None
     note: str = ""
+    #: When set, the whole description after the location (for a disagreement that is not a
+    #: file value against a recomputed one).
+    text: str = ""
 
     def __str__(self) -> str:
         where = self.file
@@ -79,6 +82,8 @@ class Disagreement:
             where += f" ({self.quantity})"
         if self.column is not None:
             where += f" column {self.column}"
+        if self.text:
+            return f"{where}: {self.text}"
         text = f"{where}: file has {_show(self.found)}, recomputed {_show(self.recomputed)}"
         if self.tolerance is not None and _is_number(self.found) and _is_number(self.recomputed):
             text += f" (difference {abs(self.found - self.recomputed):.3g}, tolerance {self.tolerance:.3g})"
@@ -210,7 +215,9 @@ def check_hashes(folder: Path, run: dict, report: Report) -> None:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         report.compared += 1
         if digest != recorded:
-            report.fail(name, None, None, "(SHA-256)", digest, recorded, "run.json records another SHA-256 for this file")
+            report.disagreements.append(Disagreement(
+                name, None, None, "(SHA-256)", digest, recorded,
+                text=f"the file hashes to {digest}, but run.json records {recorded}: it changed after the run"))
     for name in ("trials.csv", "summary.csv", "masks.csv"):
         if (folder / name).exists() and name not in run.get("sha256", {}):
             report.fail("run.json", None, None, f"sha256.{name}", "missing", "a SHA-256", f"{name} is present but not hashed")

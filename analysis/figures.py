@@ -149,7 +149,7 @@ def convergence(table: pd.DataFrame, folder: Path) -> list[Path]:
             part = table[table["quantity"] == q].sort_values("checkpoint_trials")
             ax.set_title(f"{q} = {describe(q)}")
             ax.set_xlabel("trials (log scale)")
-            ax.set_ylabel("running mean of the gradient (loss per unit of weight)")
+            ax.set_ylabel("running mean of the gradient\n(loss per unit of weight)")
             if part.empty:
                 ax.text(0.5, 0.5, "not in convergence.csv", transform=ax.transAxes, ha="center")
                 continue

@@ -89,6 +89,7 @@ def draw(run: dict, title: str):
 
     # Nodes.
     def node(pos, text, label, face="white", edge="black", fontcolor="black"):
+        """A circle at ``pos`` with ``text`` inside and ``label`` above."""
         ax.add_patch(Circle(pos, radius, facecolor=face, edgecolor=edge, linewidth=1.6, zorder=4))
         ax.text(pos[0], pos[1], text, ha="center", va="center", fontsize=11, color=fontcolor, zorder=5)
         ax.text(pos[0], pos[1] + radius + 0.08, label, ha="center", va="bottom", fontsize=10, color=fontcolor,

@@ -242,3 +242,32 @@ def test_a_folder_without_results_exits_2(tmp_path):
 
     assert done.returncode == 2
     assert "run.json does not exist" in done.stderr
+
+
+def test_a_float32_run_is_checked_on_its_rounded_keep_prob(tmp_path):
+    # float32(0.3) = 0.30000001192092896: the trials divide by it, masks.csv's probabilities and
+    # the exact expectation use it, and so does the analysis (from run.json's keep_prob_used).
+    out = tmp_path / "results"
+    run_binary("--trials", "5000", "--keep-prob", "0.3", "--arithmetic", "fma", "--seed", "11", "--out", str(out),
+               "--quiet")
+    assert analyse(out, "--no-figures").returncode == 0
+
+    # The unrounded keep probability gives another expectation, beyond the rounding tolerance.
+    run = json.loads((out / "run.json").read_text())
+    assert run["keep_prob_used"] == float(np.float32(0.3))
+    run["keep_prob_used"] = 0.3
+    (out / "run.json").write_text(json.dumps(run))
+    done = analyse(out, "--no-figures")
+    assert done.returncode == 1
+    assert "run.json column keep_prob_used: file has 0.3, recomputed 0.30000001192092896" in done.stderr, done.stderr
+    assert "(loss) column expected" in done.stderr
+
+
+def test_a_float64_run_with_trials_passes(tmp_path):
+    out = tmp_path / "results"
+    run_binary("--trials", "5000", "--keep-prob", "0.7", "--precision", "f64", "--seed", "5", "--out", str(out),
+               "--quiet")
+
+    done = analyse(out, "--no-figures")
+
+    assert done.returncode == 0, done.stderr

@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -136,6 +137,7 @@ def zoom(ax, xs, observed, expected: float, nd: float, stats_row) -> None:
     inset.set_ylim(0, 1)
     inset.set_yticks([])
     inset.tick_params(axis="x", labelsize=7)
+    inset.xaxis.set_major_locator(MaxNLocator(3))
     inset.set_title(f"zoom: E - no dropout = {expected - nd:+.4f}", fontsize=8, color="tab:red")
 
 

@@ -14,6 +14,7 @@ any disagrees, 2 when the folder cannot be read at all.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +38,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def attempt(what: str, draw) -> list[Path]:
+    """Draws one figure; if its input cannot be used (a missing column, a binary that fails), says
+    on stderr that it was skipped and why, and returns no paths."""
+    try:
+        return draw()
+    except (KeyError, ValueError, OSError, subprocess.SubprocessError) as error:
+        print(f"skipped {what}: its input could not be used ({type(error).__name__}: {error})", file=sys.stderr)
+        return []
+
+
 def draw_figures(folder: Path, run: dict, reproduce: Path | None) -> list[Path]:
     """Every figure whose inputs exist; a line on stderr for each one skipped."""
     import checks
@@ -56,21 +67,22 @@ def draw_figures(folder: Path, run: dict, reproduce: Path | None) -> list[Path]:
 
     convergence = folder / "convergence.csv"
     if convergence.exists():
-        written += figures.convergence(pd.read_csv(convergence), out)
+        written += attempt("the convergence figure", lambda: figures.convergence(pd.read_csv(convergence), out))
     else:
         print(f"skipped the convergence figure: {convergence} does not exist (the study did not write it)",
               file=sys.stderr)
 
     sweep = folder / "sweep.csv"
     if sweep.exists():
-        written += figures.bias_vs_keep_prob(pd.read_csv(sweep), net, out)
+        written += attempt("the bias-against-keep_prob figure",
+                           lambda: figures.bias_vs_keep_prob(pd.read_csv(sweep), net, out))
     else:
         print(f"skipped the bias-against-keep_prob figure: {sweep} does not exist (no keep_prob sweep was run)",
               file=sys.stderr)
 
     source = reproduce if reproduce is not None else DEFAULT_BINARY
     if source.exists():
-        written += network_picture.draw_both(source, out)
+        written += attempt("the network pictures", lambda: network_picture.draw_both(source, out))
     else:
         print(f"skipped the network pictures: {source} does not exist (build it with `cargo build --release` "
               "or give --reproduce PATH)", file=sys.stderr)

@@ -33,6 +33,7 @@ fn engine_runs<M: Measurement>(c: &mut Criterion<M>, group_name: &str) {
     let network = Network::notebook().cast::<f32>();
     let config = EngineConfig {
         trials: TRIALS,
+        first_trial: 0,
         dropout: Dropout::new(Scheme::Tf1, KeepProb::new(0.5).unwrap()).in_precision::<f32>(),
         seed: 0,
         run_stream: 0,

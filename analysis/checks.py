@@ -55,7 +55,13 @@ KNOWN_SUMMARY_COLUMNS = {
     "quantity", "trials", "mean", "std", "std_error", "ci95_low", "ci95_high", "no_dropout",
     "expected", "mean_minus_expected", "z_vs_expected", "expected_minus_no_dropout",
     "z_vs_no_dropout", "p_vs_expected", "p_vs_no_dropout", "penalty_gradient",
+    "relation", "trials_to_detect", "scheme",
 }
+
+# Two float64 reference values that differ by no more than this fraction of their magnitude (or
+# of 1) differ by rounding alone: the 2^3 terms of the enumeration are each exact to a few ulps,
+# and a dropout penalty is many orders larger. The harness classifies `relation` by the same rule.
+EQUAL_RELATIVE = 1e-12
 
 
 @dataclass
@@ -473,6 +479,10 @@ def check_summary(folder: Path, values, net, keep_prob: float, run: dict, report
                 report.compare("summary.csv", line, q, "penalty_gradient", row["penalty_gradient"], g,
                                tol_exp + tol_nd + PASS_ROUNDINGS * U64 * abs(g))
 
+        # relation and trials_to_detect, from this analysis's own expectation and exact spread.
+        if q in expected:
+            _check_relation_and_detection(report, table, row, line, q, net, keep_prob, expected[q], nd[q], values)
+
         # Columns measured against a reference: the difference, the z-score and its p-value.
         for ref, z_column, p_column in (("expected", "z_vs_expected", "p_vs_expected"),
                                         ("no_dropout", "z_vs_no_dropout", "p_vs_no_dropout")):
@@ -516,6 +526,112 @@ def check_summary(folder: Path, values, net, keep_prob: float, run: dict, report
                            4 * len(p) * U64 * max(value, 1e-300))
 
 
+def _check_relation_and_detection(report, table, row, line, q, net, keep_prob, expected, no_dropout, values):
+    """``relation``: ``constant`` when the quantity takes one value over every mask of positive
+    probability, ``equal`` when the exact expectation equals the no-dropout value up to
+    :data:`EQUAL_RELATIVE`, ``penalised`` otherwise (the ``tf1`` scheme keeps the mean).
+    ``trials_to_detect``: ``ceil(((z_0.975 + z_0.8) sigma / |expected - no_dropout|)^2)`` with the
+    exact standard deviation over masks; a quantity within a rounding of an integer boundary may
+    land on either side, so one trial either way is accepted."""
+    masks = exact.all_masks(net.hidden_units)
+    weights = exact.mask_probability(masks, keep_prob)
+    per_mask = exact.run_masks(net, keep_prob, masks)[q]
+    support = per_mask[weights > 0]
+    gap = expected - no_dropout
+    if np.all(support == support[0]):
+        relation = "constant"
+    elif abs(gap) <= EQUAL_RELATIVE * max(abs(expected), abs(no_dropout), 1.0):
+        relation = "equal"
+    else:
+        relation = "penalised"
+    if "relation" in table.columns and row["relation"] != relation:
+        report.fail("summary.csv", line, q, "relation", row["relation"], relation)
+    if "trials_to_detect" not in table.columns:
+        return
+    found = row["trials_to_detect"]
+    if relation == "equal" or gap == 0.0:
+        if not pd.isna(found):
+            report.fail("summary.csv", line, q, "trials_to_detect", found, "empty", "there is no gap to detect")
+        return
+    sigma = math.sqrt(max(float(np.sum(weights * per_mask**2)) - expected**2, 0.0))
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    want = max(1, math.ceil((z * sigma / abs(gap)) ** 2))
+    if pd.isna(found) or abs(int(found) - want) > 1:
+        report.fail("summary.csv", line, q, "trials_to_detect", found, want)
+
+
+def check_convergence(folder: Path, values, summary: pd.DataFrame, report: Report) -> None:
+    """convergence.csv: at each checkpoint ``c``, the running mean, standard error and 95% interval
+    of the first ``c`` trials recomputed from trials.csv (tolerances as :func:`recompute`), and the
+    references equal to summary.csv's; the last checkpoint is the trial count."""
+    path = folder / "convergence.csv"
+    if not path.exists():
+        return
+    table = read_csv_numbers(path)
+    references = summary.set_index("quantity")
+    checkpoints = sorted(set(int(c) for c in table["checkpoint_trials"]))
+    if values is not None and checkpoints[-1] != len(next(iter(values.values()))):
+        report.fail("convergence.csv", None, None, "checkpoint_trials", checkpoints[-1],
+                    len(next(iter(values.values()))), "the last checkpoint must be the trial count")
+    for i, row in table.iterrows():
+        line, q, c = i + 2, row["quantity"], int(row["checkpoint_trials"])
+        for column in ("expected", "no_dropout"):
+            report.compare("convergence.csv", line, q, column, row[column], float(references.loc[q, column]), 0.0)
+        if values is None:
+            continue
+        mine = recompute(values[q][:c])
+        report.compare("convergence.csv", line, q, "mean", row["mean"], mine.mean, mine.tol_mean)
+        report.compare("convergence.csv", line, q, "std_error", row["std_error"], mine.std_error, mine.tol_std_error)
+        if mine.std_error is not None:
+            t = float(stats.t.ppf(0.975, c - 1))
+            tol_ci = (mine.tol_mean + t * mine.tol_std_error + t * mine.std_error * T_QUANTILE_REL
+                      + 2 * U64 * (abs(mine.mean) + t * mine.std_error))
+            report.compare("convergence.csv", line, q, "ci95_low", row["ci95_low"], mine.mean - t * mine.std_error, tol_ci)
+            report.compare("convergence.csv", line, q, "ci95_high", row["ci95_high"], mine.mean + t * mine.std_error, tol_ci)
+
+
+def check_sweep(folder: Path, report: Report) -> None:
+    """sweep.csv (when the folder holds a sweep): its SHA-256 against sweep.json, and at every keep
+    probability the exact expectation, the no-dropout value, the penalty R and its gradient from
+    this analysis's own enumeration, and z consistent with the row's mean and standard error."""
+    path, record_path = folder / "sweep.csv", folder / "sweep.json"
+    if not path.exists():
+        return
+    if not record_path.exists():
+        report.fail("sweep.csv", None, None, "sweep.json", "absent", "present", "sweep.json holds its hash and parameters")
+        return
+    record = json.loads(record_path.read_text())
+    recorded = record.get("sha256", {}).get("sweep.csv")
+    found = hashlib.sha256(path.read_bytes()).hexdigest()
+    if found != recorded:
+        report.fail("sweep.csv", None, None, "SHA-256", found, recorded, "it changed after the sweep")
+    if record.get("scheme", "tf1") != "tf1" or record.get("network", "notebook") != "notebook":
+        report.notes.append("sweep.csv: not recomputed (this analysis knows the notebook's network under tf1 only)")
+        return
+    net = exact.Network.notebook(record["precision"])
+    table = read_csv_numbers(path)
+    for keep_prob_text, rows in table.groupby("keep_prob", sort=False):
+        p = float(np.float32(keep_prob_text)) if record["precision"] == "f32" else float(keep_prob_text)
+        expected = exact.enumerate_expectation(net, p)
+        size = exact.expectation_magnitudes(net, p)
+        nd = exact.no_dropout(net)
+        r = float(exact.penalty(net, p))
+        gradient = {k: float(v) for k, v in exact.penalty_gradient(net, p).items()}
+        for i, row in rows.iterrows():
+            line, q = i + 2, row["quantity"]
+            tol = (PASS_ROUNDINGS + 2**net.hidden_units) * U64 * size[q]
+            report.compare("sweep.csv", line, q, "expected", row["expected"], expected[q], tol)
+            report.compare("sweep.csv", line, q, "no_dropout", row["no_dropout"], nd[q], PASS_ROUNDINGS * U64 * abs(nd[q]))
+            # R: a sum of 3 squares times (1-p)/p, a few roundings of its own size.
+            report.compare("sweep.csv", line, q, "penalty", row["penalty"], r, PASS_ROUNDINGS * U64 * abs(r))
+            if q in gradient:
+                report.compare("sweep.csv", line, q, "penalty_gradient", row["penalty_gradient"], gradient[q], tol)
+            se = row["std_error"]
+            if not pd.isna(se) and se > 0:
+                z = (row["mean"] - row["expected"]) / se
+                report.compare("sweep.csv", line, q, "z_vs_expected", row["z_vs_expected"], z, 4 * U64 * (abs(z) + 1))
+
+
 def _check_p(report: Report, line, q, column, found, z, tol_z, n) -> None:
     """A two-sided p-value: it must match the normal or the t(n-1) tail of the recomputed z,
     within the z's tolerance times the density and the tail functions' own accuracy."""
@@ -538,6 +654,11 @@ def verify(folder: Path) -> tuple[Report, dict]:
     """Runs every check of a results folder; returns the report and run.json."""
     report = Report()
     run = read_run(folder)
+    if run.get("scheme", "tf1") != "tf1" or run.get("network", "notebook") != "notebook":
+        raise SystemExit(
+            f"analysis: {folder} holds a run of scheme {run.get('scheme')} on network {run.get('network')}; "
+            "this analysis recomputes the notebook's network under the tf1 scheme only "
+            "(use `dropout-study verify` for any run)")
     precision = run["precision"]
     keep_prob = float(run["keep_prob_used"])
     net = exact.Network.notebook(precision)
@@ -564,4 +685,6 @@ def verify(folder: Path) -> tuple[Report, dict]:
         check_trials(trial_index, masks, values, net, keep_prob, precision, report)
     check_masks(folder, masks, run["trials"], net.hidden_units, keep_prob, report)
     check_summary(folder, values, net, keep_prob, run, report)
+    check_convergence(folder, values, pd.read_csv(folder / "summary.csv"), report)
+    check_sweep(folder, report)
     return report, run

@@ -2,12 +2,13 @@
 //!
 //! This module owns how results are put into words. It never rounds a gap into a match: a
 //! quantity is called *equal* to its no-dropout value only when the exact expectation differs from
-//! it by no more than f64 rounding ([`ROUNDING_RELATIVE`]), and every other difference is stated
+//! it by no more than f64 rounding ([`crate::stats::ROUNDING_RELATIVE`]), and every other difference is stated
 //! with its size, its relative size and how many of this run's standard errors it spans.
 
 use std::fmt::Write as _;
 
 use crate::stats::QuantitySummary;
+use crate::stats::equal_up_to_rounding;
 
 /// How a quantity's exact expectation relates to its no-dropout value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -53,18 +54,6 @@ pub fn relation(s: &QuantitySummary, scheme_preserves_mean: bool) -> Relation {
     } else {
         Relation::Shifted
     }
-}
-
-/// A difference between two f64 reference values counts as rounding when it is at most this
-/// fraction of their magnitude (or of 1 for values near zero). Enumeration sums at most 2^20
-/// terms, each carrying a few units of 1.1e-16; 1e-12 is well above that and many orders below
-/// any dropout penalty the study reports.
-pub const ROUNDING_RELATIVE: f64 = 1e-12;
-
-/// Whether `expected` equals `no_dropout` up to f64 rounding.
-pub fn equal_up_to_rounding(expected: f64, no_dropout: f64) -> bool {
-    let scale = expected.abs().max(no_dropout.abs()).max(1.0);
-    (expected - no_dropout).abs() <= ROUNDING_RELATIVE * scale
 }
 
 /// The table: one line per quantity with its no-dropout value, exact expectation, Monte Carlo

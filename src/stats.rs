@@ -204,6 +204,19 @@ pub fn chi_square_goodness_of_fit(counts: &[u64], probabilities: &[f64]) -> Opti
     })
 }
 
+/// A difference between two f64 reference values counts as rounding when it is at most this
+/// fraction of their magnitude (or of 1 for values near zero). Enumeration sums at most 2^20
+/// terms, each carrying a few units of 1.1e-16; 1e-12 is well above that and many orders below
+/// any dropout penalty the study reports.
+pub const ROUNDING_RELATIVE: f64 = 1e-12;
+
+/// Whether two f64 reference values (an exact expectation and a no-dropout value) are equal up
+/// to f64 rounding ([`ROUNDING_RELATIVE`]).
+pub fn equal_up_to_rounding(a: f64, b: f64) -> bool {
+    let scale = a.abs().max(b.abs()).max(1.0);
+    (a - b).abs() <= ROUNDING_RELATIVE * scale
+}
+
 /// The summary of one quantity over the trials, against its reference values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantitySummary {
@@ -264,8 +277,12 @@ impl QuantitySummary {
     }
 
     /// Trials needed to detect `expected - no_dropout` at level 0.05 with power 0.8, from the
-    /// exact standard deviation where it is known and the sample's otherwise.
+    /// exact standard deviation where it is known and the sample's otherwise; `None` where the
+    /// two are equal up to f64 rounding (no gap to detect).
     pub fn trials_to_detect(&self) -> Option<u64> {
+        if equal_up_to_rounding(self.expected, self.no_dropout) {
+            return None;
+        }
         let std = self.exact_std.or_else(|| self.moments.std())?;
         trials_to_detect(self.expected - self.no_dropout, std, 0.05, 0.8)
     }
@@ -403,6 +420,19 @@ mod tests {
         assert_eq!(trials_to_detect(0.008, 0.792, 0.05, 0.8), Some(76927));
         assert_eq!(trials_to_detect(0.0, 0.792, 0.05, 0.8), None);
         assert_eq!(trials_to_detect(0.1, 0.0, 0.05, 0.8), Some(1));
+        // A gap of f64 rounding (an enumerated E[output] of 1e-18 against 0) is no gap: no
+        // count of trials, rather than 1.8e19.
+        let mut moments = Moments::default();
+        [0.1, -0.1, 0.2].iter().for_each(|&v| moments.push(v));
+        let rounding = QuantitySummary {
+            quantity: "output".into(),
+            moments,
+            no_dropout: 0.0,
+            expected: 1.3e-18,
+            exact_std: Some(0.03),
+            penalty_gradient: Some(0.0),
+        };
+        assert_eq!(rounding.trials_to_detect(), None);
     }
 
     #[test]

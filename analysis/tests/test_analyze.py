@@ -3,6 +3,7 @@ passes and draws every figure; each kind of tampering is caught with a line nami
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -14,37 +15,10 @@ from conftest import TRIALS, analyse, analyse_as_a_user, rehash, run_binary
 FIGURES = ["gradient_distribution", "convergence", "bias_vs_keep_prob", "network_no_dropout", "network_dropout"]
 
 
-def write_convergence(folder):
-    """convergence.csv in its long format, from the study's own trials (running means at
-    checkpoints) and its summary's references."""
-    trials = pd.read_csv(folder / "trials.csv", dtype={"mask": str})
-    summary = pd.read_csv(folder / "summary.csv").set_index("quantity")
-    rows = []
-    for checkpoint in (100, 300, 1000, 3000, 10000, TRIALS):
-        for q in summary.index:
-            v = trials[q].to_numpy()[:checkpoint]
-            mean, se = v.mean(), v.std(ddof=1) / np.sqrt(checkpoint)
-            t = stats.t.ppf(0.975, checkpoint - 1)
-            rows.append(dict(checkpoint_trials=checkpoint, quantity=q, mean=mean, std_error=se,
-                             ci95_low=mean - t * se, ci95_high=mean + t * se, expected=summary.loc[q, "expected"],
-                             no_dropout=summary.loc[q, "no_dropout"], mean_minus_expected=mean - summary.loc[q, "expected"]))
-    pd.DataFrame(rows).to_csv(folder / "convergence.csv", index=False)
-
-
-def write_sweep(folder, tmp_path):
-    """sweep.csv from real studies of the binary at five keep probabilities."""
-    rows = []
-    for p in (0.2, 0.35, 0.5, 0.7, 0.9):
-        out = tmp_path / f"sweep-{p}"
-        run_binary("--trials", "4000", "--keep-prob", str(p), "--no-trials-csv", "--out", str(out), "--quiet")
-        s = pd.read_csv(out / "summary.csv").set_index("quantity")
-        penalty = s.loc["loss", "expected"] - s.loc["loss", "no_dropout"]
-        for q, r in s.iterrows():
-            rows.append(dict(keep_prob=p, quantity=q, trials=r["trials"], expected=r["expected"],
-                             no_dropout=r["no_dropout"], penalty=penalty,
-                             penalty_gradient=r["expected"] - r["no_dropout"], mean=r["mean"],
-                             std_error=r["std_error"], z_vs_expected=r["z_vs_expected"]))
-    pd.DataFrame(rows).to_csv(folder / "sweep.csv", index=False)
+def write_sweep(folder):
+    """A real sweep of the binary at five keep probabilities into the study's folder (sweep.csv and
+    sweep.json beside run.json, as `dropout-study sweep --out` writes them)."""
+    run_binary("sweep", "--keep-probs", "0.2,0.35,0.5,0.7,0.9", "--trials", "4000", "--out", str(folder), "--quiet")
 
 
 def line_of(folder, name, quantity):
@@ -70,8 +44,7 @@ def set_field(folder, name, row_key, column, text):
 
 
 def test_a_clean_study_passes_and_every_figure_is_written(results, tmp_path):
-    write_convergence(results)
-    write_sweep(results, tmp_path)
+    write_sweep(results)
     reproduce = tmp_path / "reproduce.jsonl"
     reproduce.write_text(run_binary("reproduce", "--format", "json").stdout)
 
@@ -90,11 +63,50 @@ def test_absent_inputs_skip_their_figures_and_say_why(results, tmp_path):
     done = analyse(results, "--reproduce", str(tmp_path / "no-such-binary"))
 
     assert done.returncode == 0, done.stderr
-    assert "skipped the convergence figure" in done.stderr and "convergence.csv does not exist" in done.stderr
-    assert "skipped the bias-against-keep_prob figure" in done.stderr
+    assert "skipped the bias-against-keep_prob figure" in done.stderr and "sweep.csv does not exist" in done.stderr
     assert "skipped the network pictures" in done.stderr
     assert (results / "figures" / "gradient_distribution.png").stat().st_size > 1000
-    assert not (results / "figures" / "convergence.png").exists()
+    assert (results / "figures" / "convergence.png").stat().st_size > 1000
+    assert not (results / "figures" / "bias_vs_keep_prob.png").exists()
+
+
+def test_a_running_mean_changed_in_convergence_csv_is_caught(results):
+    # The running mean of grad_w1_0 after 1000 trials, moved by 1e-9 relative.
+    table = pd.read_csv(results / "convergence.csv")
+    row = table.index[(table["checkpoint_trials"] == 1000) & (table["quantity"] == "grad_w1_0")][0]
+    lines = (results / "convergence.csv").read_text().splitlines()
+    fields = lines[row + 1].split(",")
+    fields[2] = repr(float(table.loc[row, "mean"]) * (1 + 1e-9))
+    lines[row + 1] = ",".join(fields)
+    (results / "convergence.csv").write_text("\n".join(lines) + "\n")
+    rehash(results, "convergence.csv")
+
+    done = analyse(results, "--no-figures")
+
+    assert done.returncode == 1
+    assert f"convergence.csv line {row + 2} (grad_w1_0) column mean" in done.stderr, done.stderr
+
+
+def test_a_relation_and_a_sweep_expectation_changed_are_caught(results):
+    set_field(results, "summary.csv", "grad_w1_0", "relation", "equal")
+    rehash(results, "summary.csv")
+    write_sweep(results)
+    sweep = results / "sweep.csv"
+    lines = sweep.read_text().splitlines()
+    header = lines[0].split(",")
+    fields = lines[1].split(",")
+    fields[header.index("expected")] = "4.0"  # loss at keep_prob 0.2: its no-dropout value
+    lines[1] = ",".join(fields)
+    sweep.write_text("\n".join(lines) + "\n")
+    record = json.loads((results / "sweep.json").read_text())
+    record["sha256"]["sweep.csv"] = hashlib.sha256(sweep.read_bytes()).hexdigest()
+    (results / "sweep.json").write_text(json.dumps(record))
+
+    done = analyse(results, "--no-figures")
+
+    assert done.returncode == 1
+    assert "(grad_w1_0) column relation: file has equal, recomputed penalised" in done.stderr, done.stderr
+    assert "sweep.csv line 2 (loss) column expected" in done.stderr, done.stderr
 
 
 def test_a_mean_changed_in_its_last_digits_is_caught(results):
@@ -197,15 +209,14 @@ def test_a_file_that_no_longer_matches_its_sha256_is_caught(results):
 
 def test_unknown_summary_columns_are_listed_not_failed(results):
     summary = pd.read_csv(results / "summary.csv", dtype=str, keep_default_na=False)
-    summary["relation"] = "equal"
-    summary["trials_to_detect"] = "123"
+    summary["bootstrap_note"] = "x"
     summary.to_csv(results / "summary.csv", index=False)
     rehash(results, "summary.csv")
 
     done = analyse(results, "--no-figures")
 
     assert done.returncode == 0, done.stderr
-    assert "not checked (unknown to this analysis): relation, trials_to_detect" in done.stderr
+    assert "not checked (unknown to this analysis): bootstrap_note" in done.stderr
 
 
 def test_known_extra_columns_are_verified(results):

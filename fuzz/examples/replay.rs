@@ -14,6 +14,9 @@
 use std::panic;
 use std::path::{Path, PathBuf};
 
+/// A target's check: one input, a panic if the parser breaks its promises.
+type Check = fn(&[u8]);
+
 /// Byte strings a mutation may insert: the tokens that move a near-miss JSON input around.
 const TOKENS: &[&[u8]] = &[
     b"[",
@@ -110,7 +113,7 @@ fn read_corpus(dir: &Path) -> Vec<Vec<u8>> {
 }
 
 /// Runs `check` on `input`; on a panic, saves the input and returns false.
-fn survives(check: fn(&[u8]), input: &[u8], target: &str, n: usize) -> bool {
+fn survives(check: Check, input: &[u8], target: &str, n: usize) -> bool {
     if panic::catch_unwind(|| check(input)).is_ok() {
         return true;
     }
@@ -128,7 +131,7 @@ fn main() {
     let iterations: usize = std::env::args()
         .nth(1)
         .map_or(5000, |a| a.parse().expect("iterations: a whole number"));
-    let targets: [(&str, fn(&[u8])); 2] = [
+    let targets: [(&str, Check); 2] = [
         ("network_file", dropout_study_fuzz::network_file),
         ("mask", dropout_study_fuzz::mask),
     ];

@@ -271,10 +271,13 @@ pub fn run_until_stopped<T: Float>(
     let blocks = config.trials.div_ceil(BLOCK_TRIALS);
     // Blocks before the one holding the first trial are not run.
     let first_block = config.first_trial / BLOCK_TRIALS;
-    let wave = (rayon::current_num_threads() as u64 * 16).max(1);
+    let keep_rows = rows.is_some();
+    // A wave is as many blocks as keep every thread busy between two serial merges; with
+    // rows, fewer, to bound the memory the rows of a wave take (about 20 MB at 2 threads).
+    let blocks_per_thread = if keep_rows { 16 } else { 256 };
+    let wave = (rayon::current_num_threads() as u64 * blocks_per_thread).max(1);
     let table = (config.dropout.scheme.uses_mask() && units <= DENSE_TALLY_UNITS)
         .then(|| PatternTable::build(network, config));
-    let keep_rows = rows.is_some();
 
     let mut total = EngineOutput {
         moments: vec![Moments::default(); quantities],

@@ -166,8 +166,8 @@ def convergence(table: pd.DataFrame, folder: Path) -> list[Path]:
             ax.set_xscale("log")
             ax.legend(fontsize=8, loc="best")
     fig.suptitle("Convergence of the Monte Carlo mean of each weight gradient\n"
-                 "the band narrows as 1/sqrt(trials) until it separates the exact expectation "
-                 "(red) from the value without dropout (dashed)")
+                 "the band narrows as 1/sqrt(trials); it must hold the exact expectation (red), which "
+                 "differs from the value without dropout (dashed) by the penalty gradient")
     return save(fig, folder, "convergence")
 
 

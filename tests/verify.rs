@@ -262,3 +262,19 @@ fn a_folder_that_is_not_a_study_is_refused() {
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("is not a folder"), "{text}");
 }
+
+#[test]
+fn a_left_out_trials_csv_is_named_but_any_other_missing_file_fails() {
+    let dir = results(&[]);
+    fs::remove_file(dir.path().join("trials.csv")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_dropout-study"))
+        .args(["verify", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("no trials.csv (listed in run.json: rerun"), "{stdout}");
+
+    fs::remove_file(dir.path().join("masks.csv")).unwrap();
+    assert_caught(dir.path(), &["masks.csv: cannot read it"], "a missing masks.csv");
+}

@@ -286,33 +286,52 @@ pub fn run_until_stopped<T: Float>(
         nonfinite_trials: 0,
         checkpoints: Vec::with_capacity(config.checkpoints.len()),
     };
+    // Each wave's rows are written while the next wave runs, so that writing trials.csv (copying,
+    // hashing, the kernel's page cache) overlaps the trials instead of following them.
+    let mut pending_rows: Vec<Vec<u8>> = Vec::new();
     let mut first = first_block;
     while first < blocks {
         if stop.load(Ordering::Relaxed) {
             return Err(EngineError::Interrupted);
         }
-        // Run one wave of blocks in parallel, each with its own generator and buffers.
+        // Run one wave of blocks in parallel, each with its own generator and buffers, and write
+        // the previous wave's rows meanwhile.
         let last = (first + wave).min(blocks);
-        let results: Vec<Block> = (first as usize..last as usize)
-            .into_par_iter()
-            .map_init(
-                || (new_sampler(), workspace.clone()),
-                |(sampler, workspace), block| {
-                    let start = (block as u64 * BLOCK_TRIALS).max(config.first_trial);
-                    let end = ((block as u64 + 1) * BLOCK_TRIALS).min(config.trials);
-                    let result = match (&table, sampler) {
-                        (Some(table), TrialSampler::Mask(sampler)) => {
-                            run_block_patterns(table, config, sampler, start..end, keep_rows)
-                        }
-                        (_, sampler) => {
-                            run_block(network, config, sampler, workspace, start..end, keep_rows)
-                        }
-                    };
-                    progress(end - start);
-                    result
-                },
-            )
-            .collect();
+        let run_wave = || -> Vec<Block> {
+            (first as usize..last as usize)
+                .into_par_iter()
+                .map_init(
+                    || (new_sampler(), workspace.clone()),
+                    |(sampler, workspace), block| {
+                        let start = (block as u64 * BLOCK_TRIALS).max(config.first_trial);
+                        let end = ((block as u64 + 1) * BLOCK_TRIALS).min(config.trials);
+                        let result = match (&table, sampler) {
+                            (Some(table), TrialSampler::Mask(sampler)) => {
+                                run_block_patterns(table, config, sampler, start..end, keep_rows)
+                            }
+                            (_, sampler) => run_block(
+                                network,
+                                config,
+                                sampler,
+                                workspace,
+                                start..end,
+                                keep_rows,
+                            ),
+                        };
+                        progress(end - start);
+                        result
+                    },
+                )
+                .collect()
+        };
+        let results = if keep_rows {
+            let (results, written) = rayon::join(run_wave, || write_rows(&mut rows, &pending_rows));
+            written?;
+            results
+        } else {
+            run_wave()
+        };
+        pending_rows.clear();
 
         // Combine in block order, so totals do not depend on which thread ran what.
         for block in results {
@@ -334,13 +353,25 @@ pub fn run_until_stopped<T: Float>(
                 block.masks.add_to(counts);
             }
             total.nonfinite_trials += block.nonfinite_trials;
-            if let Some(out) = rows.as_deref_mut() {
-                out.write_all(&block.rows).map_err(EngineError::Write)?;
-            }
+            pending_rows.push(block.rows);
         }
         first = last;
     }
+    write_rows(&mut rows, &pending_rows)?;
     Ok(total)
+}
+
+/// Writes the rows of a wave's blocks, in block order.
+fn write_rows(
+    out: &mut Option<&mut (dyn Write + Send)>,
+    rows: &[Vec<u8>],
+) -> Result<(), EngineError> {
+    if let Some(out) = out.as_mut() {
+        for block in rows {
+            out.write_all(block).map_err(EngineError::Write)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs the trials `range` (within one block) of a mask scheme through the pattern table.

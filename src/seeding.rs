@@ -231,24 +231,12 @@ impl MaskSampler {
     pub fn next_patterns(&mut self, out: &mut [u32]) {
         assert!(self.units < 32, "pattern indices cover at most 31 units");
         let threshold = self.threshold;
-        // The keystream in bulk, 64 trials at a time: its little-endian words are the words
-        // next_u32 returns one by one, in the same order.
-        const CHUNK: usize = 64;
-        let mut bytes = [0u8; CHUNK * 4 * 31];
-        for chunk in out.chunks_mut(CHUNK) {
-            let words = chunk.len() * self.units;
-            let bytes = &mut bytes[..words * 4];
-            self.rng.fill_bytes(bytes);
-            let mut word = bytes
-                .chunks_exact(4)
-                .map(|b| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])) < threshold);
-            for index in chunk.iter_mut() {
-                let mut pattern = 0u32;
-                for _ in 0..self.units {
-                    pattern = (pattern << 1) | u32::from(word.next().expect("one word per unit"));
-                }
-                *index = pattern;
+        for index in out.iter_mut() {
+            let mut pattern = 0u32;
+            for _ in 0..self.units {
+                pattern = (pattern << 1) | u32::from(u64::from(self.rng.next_u32()) < threshold);
             }
+            *index = pattern;
         }
     }
 

@@ -273,8 +273,15 @@ fn a_left_out_trials_csv_is_named_but_any_other_missing_file_fails() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("no trials.csv (listed in run.json: rerun"), "{stdout}");
+    assert!(
+        stdout.contains("no trials.csv (listed in run.json: rerun"),
+        "{stdout}"
+    );
 
     fs::remove_file(dir.path().join("masks.csv")).unwrap();
-    assert_caught(dir.path(), &["masks.csv: cannot read it"], "a missing masks.csv");
+    assert_caught(
+        dir.path(),
+        &["masks.csv: cannot read it"],
+        "a missing masks.csv",
+    );
 }

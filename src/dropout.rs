@@ -165,7 +165,7 @@ impl Mask {
     /// # Errors
     /// [`MaskError`] for other characters or the wrong length.
     pub fn parse(text: &str, units: usize) -> Result<Self, MaskError> {
-        let mut keep = Vec::with_capacity(units);
+        let mut keep = Vec::with_capacity(text.len().min(units));
         for c in text.chars() {
             match c {
                 '0' => keep.push(false),
@@ -183,7 +183,11 @@ impl Mask {
                 text: text.to_string(),
                 found: keep.len(),
                 expected: units,
-                example: Mask::all_kept(units).to_string(),
+                example: if units <= 64 {
+                    Mask::all_kept(units).to_string()
+                } else {
+                    format!("a string of {units} ones")
+                },
             });
         }
         Ok(Mask { keep })
@@ -458,6 +462,11 @@ mod tests {
         assert!(matches!(
             Mask::parse("1x0", 3),
             Err(MaskError::BadCharacter { found: 'x', .. })
+        ));
+        // A unit count far beyond any network allocates nothing up front.
+        assert!(matches!(
+            Mask::parse("10", usize::MAX),
+            Err(MaskError::WrongLength { .. })
         ));
     }
 

@@ -1,8 +1,8 @@
 # The project's one test command is `make test`: every test, on a fresh machine.
 
-.PHONY: test test-rust test-python release study
+.PHONY: test test-rust test-python test-fuzz-replay release study
 
-test: test-rust test-python
+test: test-rust test-python test-fuzz-replay
 
 test-rust:
 	cargo test --locked
@@ -21,6 +21,11 @@ release:
 
 test-python: $(VENV_STAMP) release
 	$(VENV)/bin/python -m pytest -q analysis/tests
+
+# The fuzz targets' stable replay: the seed corpus and fixed-seed mutations of it through the
+# network-file and mask parsers (coverage-guided fuzzing needs nightly: see the README).
+test-fuzz-replay:
+	cargo run --locked --manifest-path fuzz/Cargo.toml --example replay -- 2000
 
 # The canonical study, as the README shows it.
 study:

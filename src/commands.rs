@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use clap::ValueEnum;
@@ -207,17 +207,13 @@ pub fn study(args: &StudyArgs) -> Result<(), AppError> {
 
     // Everything is complete: replace the previous results, and remove what this run does not
     // replace (a trials.csv or masks.csv of an earlier run would not match this run.json, and a
-    // shard.json belongs to a shard, not to a whole run). A signal from here on lets the
-    // replacement finish (see the interrupt module).
-    interrupt.check(false)?;
-    let folder = out.path().to_path_buf();
-    let removed = remove_stale(
-        &out,
+    // shard.json belongs to a shard, not to a whole run).
+    let (folder, removed) = replace_results(
+        out,
+        &interrupt,
         &record.sha256,
         &["trials.csv", "masks.csv", "shard.json"],
     )?;
-    out.commit()?;
-    interrupt.check(true)?;
     if !run.quiet {
         let written: Vec<&str> = record.sha256.keys().map(String::as_str).collect();
         eprintln!(
@@ -295,6 +291,24 @@ fn write_result_files(
 
 /// Removes each of `names` that this run did not write (not in `written`) and an earlier run
 /// left in the folder; returns those removed.
+/// Replaces the previous contents of the output folder with the staged files: removes the files
+/// among `stale` that this run did not write (`written`), then renames the staged ones. A signal
+/// before this point aborts with nothing replaced; one during it lets the replacement finish
+/// (see the interrupt module). Returns the folder and the stale files removed.
+fn replace_results(
+    out: OutputDir,
+    interrupt: &Interrupt,
+    written: &BTreeMap<String, String>,
+    stale: &[&'static str],
+) -> Result<(PathBuf, Vec<&'static str>), AppError> {
+    interrupt.check(false)?;
+    let folder = out.path().to_path_buf();
+    let removed = remove_stale(&out, written, stale)?;
+    out.commit()?;
+    interrupt.check(true)?;
+    Ok((folder, removed))
+}
+
 fn remove_stale(
     out: &OutputDir,
     written: &BTreeMap<String, String>,
@@ -430,10 +444,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), AppError> {
         sha256,
     };
     write_json_file(&mut out, "sweep.json", &record)?;
-    let folder = out.path().to_path_buf();
-    interrupt.check(false)?;
-    out.commit()?;
-    interrupt.check(true)?;
+    let (folder, _) = replace_results(out, &interrupt, &record.sha256, &[])?;
     if !run.quiet {
         eprintln!("wrote sweep.csv and sweep.json to {}", folder.display());
         print_stdout(&lines);
@@ -674,14 +685,13 @@ fn study_shard(args: &StudyArgs, shard: ShardSpec) -> Result<(), AppError> {
 
     // Replace the previous contents: files of a whole run, or a trials.csv this shard does not
     // write, would not belong to this shard.json.
-    interrupt.check(false)?;
-    let folder = out.path().to_path_buf();
     let mut written = BTreeMap::new();
     if let Some(hash) = &record.trials_sha256 {
         written.insert("trials.csv".to_string(), hash.clone());
     }
-    let removed = remove_stale(
-        &out,
+    let (folder, removed) = replace_results(
+        out,
+        &interrupt,
         &written,
         &[
             "trials.csv",
@@ -691,8 +701,6 @@ fn study_shard(args: &StudyArgs, shard: ShardSpec) -> Result<(), AppError> {
             "run.json",
         ],
     )?;
-    out.commit()?;
-    interrupt.check(true)?;
     if !run.quiet {
         let wall = record.wall_seconds;
         eprintln!(
@@ -897,15 +905,12 @@ pub fn merge(args: &MergeArgs) -> Result<(), AppError> {
     };
     write_json_file(&mut out, "run.json", &record)?;
 
-    interrupt.check(false)?;
-    let folder = out.path().to_path_buf();
-    let removed = remove_stale(
-        &out,
+    let (folder, removed) = replace_results(
+        out,
+        &interrupt,
         &record.sha256,
         &["trials.csv", "masks.csv", "shard.json"],
     )?;
-    out.commit()?;
-    interrupt.check(true)?;
     if !args.quiet {
         let written: Vec<&str> = record.sha256.keys().map(String::as_str).collect();
         eprintln!(

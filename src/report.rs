@@ -137,10 +137,16 @@ pub fn finding(
             } else {
                 String::new()
             };
-            let seen = match (s.moments.std_error(), s.trials_to_detect()) {
-                (Some(se), Some(needed)) if se > 0.0 => format!(
-                    "; {:.1} standard errors of this run ({needed} trials detect it with power 0.8)",
-                    gap.abs() / se
+            let seen = match (
+                s.moments.std_error(),
+                s.trials_to_detect(),
+                s.z_vs_no_dropout(),
+            ) {
+                (Some(se), Some(needed), Some(z)) if se > 0.0 => format!(
+                    "; {:.1} standard errors of this run ({needed} trials detect it with power \
+                     0.8); this run's mean lies {:.2} standard errors from the no-dropout value",
+                    gap.abs() / se,
+                    z.abs()
                 ),
                 _ => String::new(),
             };

@@ -19,7 +19,7 @@ use dropout_study::export::{
 };
 use dropout_study::network::{Layout, Network};
 use dropout_study::seeding::{GENERATOR, MAIN_RUN_STREAM, sweep_run_stream};
-use dropout_study::shard::{self, LoadedShard, ShardIdentity, ShardRecord, ShardSpec};
+use dropout_study::shard::{self, LoadedShard, RunIdentity, ShardIdentity, ShardRecord, ShardSpec};
 use dropout_study::study::{self, StudyConfig, StudyError, StudyResult};
 use dropout_study::{network_file, report, reproduce};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -664,16 +664,18 @@ fn study_shard(args: &StudyArgs, shard: ShardSpec) -> Result<(), AppError> {
 
     let trials_sha256 = trials_csv.map(|file| out.finish(file)).transpose()?;
     let identity = ShardIdentity {
-        crate_version: env!("CARGO_PKG_VERSION").to_string(),
-        git_commit: export::git_commit().map(str::to_string),
-        seed: run.seed,
-        trials: args.trials,
-        keep_prob: args.keep_prob.get(),
-        scheme: run.scheme.name().to_string(),
-        precision: run.precision.name().to_string(),
-        arithmetic: run.arithmetic.name().to_string(),
-        network: network_name,
-        network_sha256: network_hash(&network, run.precision),
+        run: RunIdentity {
+            crate_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_commit: export::git_commit().map(str::to_string),
+            seed: run.seed,
+            trials: args.trials,
+            keep_prob: args.keep_prob.get(),
+            scheme: run.scheme.name().to_string(),
+            precision: run.precision.name().to_string(),
+            arithmetic: run.arithmetic.name().to_string(),
+            network: network_name,
+            network_sha256: network_hash(&network, run.precision),
+        },
         spec: shard,
         threads,
         started_at,
@@ -785,24 +787,25 @@ pub fn merge(args: &MergeArgs) -> Result<(), AppError> {
     let record0 = &first.record;
 
     // The run they are shards of, and its network.
-    let scheme: Scheme = shard_parameter(&first.dir, "scheme", &record0.scheme)?;
-    let precision: Precision = shard_parameter(&first.dir, "precision", &record0.precision)?;
-    let arithmetic: Arithmetic = shard_parameter(&first.dir, "arithmetic", &record0.arithmetic)?;
-    let keep_prob = KeepProb::new(record0.keep_prob).map_err(|e| {
+    let scheme: Scheme = shard_parameter(&first.dir, "scheme", &record0.run.scheme)?;
+    let precision: Precision = shard_parameter(&first.dir, "precision", &record0.run.precision)?;
+    let arithmetic: Arithmetic =
+        shard_parameter(&first.dir, "arithmetic", &record0.run.arithmetic)?;
+    let keep_prob = KeepProb::new(record0.run.keep_prob).map_err(|e| {
         AppError::Usage(format!(
             "merge: {}: shard.json's keep_prob: {e}; run the shard again",
             first.dir.display()
         ))
     })?;
-    if args.network.is_none() && record0.network != "notebook" {
+    if args.network.is_none() && record0.run.network != "notebook" {
         return Err(AppError::Usage(format!(
             "merge: the shards ran the network file {}; give it to merge with --network {}",
-            record0.network, record0.network
+            record0.run.network, record0.run.network
         )));
     }
     let (network, network_name) = load_network(args.network.as_deref(), precision)?;
     let hash = network_hash(&network, precision);
-    if hash != record0.network_sha256 {
+    if hash != record0.run.network_sha256 {
         return Err(AppError::Usage(format!(
             "merge: {} is not the network the shards ran (in {} its SHA-256 is {hash}, the \
              shards' network_sha256 is {}); give the shards' network file with --network{}",
@@ -813,20 +816,20 @@ pub fn merge(args: &MergeArgs) -> Result<(), AppError> {
                     p.display()
                 )),
             precision.name(),
-            record0.network_sha256,
-            if record0.network == "notebook" {
+            record0.run.network_sha256,
+            if record0.run.network == "notebook" {
                 ", or omit it for the notebook's network".to_string()
             } else {
-                format!(" (they recorded {})", record0.network)
+                format!(" (they recorded {})", record0.run.network)
             }
         )));
     }
     let names = Layout::new(network.shape()).names();
     let config = StudyConfig {
-        trials: record0.trials,
+        trials: record0.run.trials,
         keep_prob,
         scheme,
-        seed: record0.seed,
+        seed: record0.run.seed,
         run_stream: MAIN_RUN_STREAM,
         precision,
         arithmetic,

@@ -162,9 +162,9 @@ pub struct ShardCheckpoint {
     pub moments: Vec<QuantityMoments>,
 }
 
-/// The content of `shard.json`.
+/// What a shard's command line and build say about the run it is part of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardRecord {
+pub struct RunIdentity {
     /// This crate's version (shards of different versions are not merged).
     pub crate_version: String,
     /// The git commit the binary was built from, when known.
@@ -185,6 +185,14 @@ pub struct ShardRecord {
     pub network: String,
     /// [`network_sha256`] of the network in the run's precision.
     pub network_sha256: String,
+}
+
+/// The content of `shard.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// The run this shard is part of (its fields stand at the top level of the JSON).
+    #[serde(flatten)]
+    pub run: RunIdentity,
     /// Trials per block (the engine's fixed grouping).
     pub block_trials: u64,
     /// The random generator and key layout (the seeding contract).
@@ -221,26 +229,8 @@ pub struct ShardRecord {
 /// The fields of a [`ShardRecord`] that are not the engine's output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShardIdentity {
-    /// This crate's version.
-    pub crate_version: String,
-    /// The git commit of the build.
-    pub git_commit: Option<String>,
-    /// The seed.
-    pub seed: u64,
-    /// The trials of the whole run.
-    pub trials: u64,
-    /// The keep probability asked for.
-    pub keep_prob: f64,
-    /// The dropout scheme's name.
-    pub scheme: String,
-    /// The precision's name.
-    pub precision: String,
-    /// The arithmetic's name.
-    pub arithmetic: String,
-    /// The network's name.
-    pub network: String,
-    /// The network's hash.
-    pub network_sha256: String,
+    /// The run this shard is part of.
+    pub run: RunIdentity,
     /// Which shard.
     pub spec: ShardSpec,
     /// Worker threads.
@@ -257,18 +247,9 @@ impl ShardRecord {
     /// The record of a shard whose engine run gave `output`; `names` are the quantities in
     /// layout order.
     pub fn new(identity: ShardIdentity, names: &[String], output: &EngineOutput) -> Self {
-        let range = identity.spec.range(identity.trials);
+        let range = identity.spec.range(identity.run.trials);
         ShardRecord {
-            crate_version: identity.crate_version,
-            git_commit: identity.git_commit,
-            seed: identity.seed,
-            trials: identity.trials,
-            keep_prob: identity.keep_prob,
-            scheme: identity.scheme,
-            precision: identity.precision,
-            arithmetic: identity.arithmetic,
-            network: identity.network,
-            network_sha256: identity.network_sha256,
+            run: identity.run,
             block_trials: crate::engine::BLOCK_TRIALS,
             generator: crate::seeding::GENERATOR.to_string(),
             shard: identity.spec.index,
@@ -297,14 +278,14 @@ impl ShardRecord {
     /// text.
     fn run_identity(&self) -> [(&'static str, String); 11] {
         [
-            ("seed", self.seed.to_string()),
-            ("trials", self.trials.to_string()),
-            ("keep_prob", self.keep_prob.to_string()),
-            ("scheme", self.scheme.clone()),
-            ("precision", self.precision.clone()),
-            ("arithmetic", self.arithmetic.clone()),
-            ("network_sha256", self.network_sha256.clone()),
-            ("crate_version", self.crate_version.clone()),
+            ("seed", self.run.seed.to_string()),
+            ("trials", self.run.trials.to_string()),
+            ("keep_prob", self.run.keep_prob.to_string()),
+            ("scheme", self.run.scheme.clone()),
+            ("precision", self.run.precision.clone()),
+            ("arithmetic", self.run.arithmetic.clone()),
+            ("network_sha256", self.run.network_sha256.clone()),
+            ("crate_version", self.run.crate_version.clone()),
             ("block_trials", self.block_trials.to_string()),
             ("generator", self.generator.clone()),
             ("shards (N)", self.shards.to_string()),
@@ -416,7 +397,7 @@ pub fn merge(mut shards: Vec<LoadedShard>) -> Result<(Vec<LoadedShard>, EngineOu
             });
         }
     }
-    let (trials, count) = (first.record.trials, first.record.shards);
+    let (trials, count) = (first.record.run.trials, first.record.shards);
     let missing: Vec<u64> = (0..count)
         .filter(|k| shards.binary_search_by_key(k, |s| s.record.shard).is_err())
         .collect();
